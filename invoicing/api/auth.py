@@ -1,0 +1,70 @@
+"""API key authentication shared by both faces.
+
+One organization key works in the three header forms real clients send
+(CONTRACTS.md): ``Authorization: Bearer <key>`` (Lago clients; like Lago, the
+scheme word is ignored), ``Authorization: Token <key>`` (the Lotus docs) and
+``X-API-KEY: <key>`` (lotus-python).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from invoicing.models import ApiKey, Organization
+from invoicing.models.organizations import API_KEY_PREFIX_LENGTH, hash_api_key
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """``request.user`` of an API request: the organization behind the key."""
+
+    organization: Organization
+    api_key_id: object
+
+    is_authenticated = True
+    is_staff = False
+
+
+def raw_key_from_headers(meta: dict) -> str | None:
+    header = meta.get("HTTP_AUTHORIZATION", "").strip()
+    if header:
+        parts = header.split()
+        return parts[1] if len(parts) == 2 else None
+    key = meta.get("HTTP_X_API_KEY", "").strip()
+    return key or None
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        meta = request.META
+        if not meta.get("HTTP_AUTHORIZATION") and not meta.get("HTTP_X_API_KEY"):
+            return None  # "credentials were not provided"
+        raw = raw_key_from_headers(meta)
+        if not raw or len(raw) < API_KEY_PREFIX_LENGTH or len(raw) > 256:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        api_key = (
+            ApiKey.objects.select_related("organization")
+            .filter(prefix=raw[:API_KEY_PREFIX_LENGTH])
+            .first()
+        )
+        # Compare even when no row matched so that timing does not tell a
+        # known prefix from an unknown one.
+        expected = api_key.key_hash if api_key else "0" * 64
+        if not hmac.compare_digest(expected, hash_api_key(raw)) or api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not api_key.is_usable(timezone.now()):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return ApiClient(organization=api_key.organization, api_key_id=api_key.id), api_key
+
+    def authenticate_header(self, request) -> str:
+        # Makes DRF answer 401 (not 403) when credentials are missing.
+        return 'Bearer realm="api"'
+
+
+class HasOrganization(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, ApiClient)

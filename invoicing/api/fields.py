@@ -1,0 +1,94 @@
+"""Input fields and helpers shared by both faces."""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+
+from babel import Locale
+from rest_framework import serializers
+
+from invoicing.money import is_currency
+
+_COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2)
+
+
+class NullAsAbsentMixin:
+    """Clients differ: lago-python-client leaves unset fields out, others send
+    ``null``. Both mean "not given" (CONTRACTS.md)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if v is not None}
+        return super().to_internal_value(data)
+
+
+class InputSerializer(NullAsAbsentMixin, serializers.Serializer):
+    pass
+
+
+class CurrencyField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 3)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data).upper()
+        if not is_currency(value):
+            raise serializers.ValidationError("unknown ISO 4217 currency", code="invalid")
+        return value
+
+
+class CountryField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 2)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data).upper()
+        if value and value not in _COUNTRIES:
+            raise serializers.ValidationError("unknown ISO 3166 country", code="invalid")
+        return value
+
+
+class TimezoneField(serializers.CharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise serializers.ValidationError("unknown time zone", code="invalid") from None
+        return value
+
+
+class FlexibleDecimalField(serializers.DecimalField):
+    """A decimal sent as a JSON number or a string (Lago's OpenAPI types units
+    as a string, lago-python-client sends a number)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MinorUnitsField(FlexibleDecimalField):
+    """An amount in minor units: an integer, however it is spelled (``100``,
+    ``"100"``, ``100.0``). A fraction of a minor unit is refused rather than
+    rounded, so 1.005 in a 0-decimal currency is a clear error, not a guess."""
+
+    default_error_messages = {"not_integral": "must be a whole number of minor units"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 30)
+        kwargs.setdefault("decimal_places", 10)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value: Decimal = super().to_internal_value(data)
+        if value != value.to_integral_value():
+            raise serializers.ValidationError(
+                self.error_messages["not_integral"], code="value_is_invalid"
+            )
+        return value.quantize(Decimal(1))

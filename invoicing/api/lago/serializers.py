@@ -1,0 +1,525 @@
+"""The Lago face's input and output shapes (getlago/lago-openapi schemas)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from invoicing.api.fields import (
+    CountryField,
+    CurrencyField,
+    FlexibleDecimalField,
+    InputSerializer,
+    MinorUnitsField,
+    TimezoneField,
+)
+from invoicing.models import Invoice
+from invoicing.money import MAX_AMOUNT_CENTS, currency_exponent
+
+# Largest number of fees one invoice may carry (the renderer is measured up to
+# 10,000 lines).
+MAX_FEES = 10_000
+
+# ---------------------------------------------------------------- input
+
+
+class MetadataItemInput(InputSerializer):
+    id = serializers.CharField(required=False, max_length=64)
+    key = serializers.CharField(max_length=255)
+    value = serializers.CharField(max_length=1000, allow_blank=True)
+    display_in_invoice = serializers.BooleanField(required=False)
+
+
+class BillingConfigurationInput(InputSerializer):
+    document_locale = serializers.CharField(required=False, max_length=16, allow_blank=True)
+
+
+class CustomerInput(InputSerializer):
+    external_id = serializers.CharField(max_length=255)
+    name = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    firstname = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    lastname = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    customer_type = serializers.ChoiceField(
+        required=False, choices=["company", "individual"], allow_blank=True
+    )
+    legal_name = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    legal_number = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    tax_identification_number = serializers.CharField(
+        required=False, max_length=255, allow_blank=True
+    )
+    email = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    phone = serializers.CharField(required=False, max_length=64, allow_blank=True)
+    url = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    address_line1 = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    address_line2 = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    city = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    state = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    zipcode = serializers.CharField(required=False, max_length=64, allow_blank=True)
+    country = CountryField(required=False)
+    currency = CurrencyField(required=False)
+    timezone = TimezoneField(required=False, max_length=64, allow_blank=True)
+    net_payment_term = serializers.IntegerField(required=False, min_value=0, max_value=3650)
+    metadata = MetadataItemInput(many=True, required=False)
+    billing_configuration = BillingConfigurationInput(required=False)
+
+    def validate(self, attrs):
+        billing = attrs.pop("billing_configuration", None) or {}
+        if "document_locale" in billing:
+            attrs["document_locale"] = billing["document_locale"]
+        return attrs
+
+
+class TaxInput(InputSerializer):
+    code = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255)
+    rate = FlexibleDecimalField(
+        max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(1000)
+    )
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    applied_to_organization = serializers.BooleanField(required=False)
+
+
+class AddOnInput(InputSerializer):
+    code = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255)
+    invoice_display_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    amount_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS)
+    amount_currency = CurrencyField()
+    tax_codes = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=50
+    )
+
+
+class InvoiceFeeInput(InputSerializer):
+    add_on_code = serializers.CharField(max_length=255)
+    units = FlexibleDecimalField(
+        required=False, max_digits=22, decimal_places=10, min_value=Decimal("0.0000000001")
+    )
+    unit_amount_cents = MinorUnitsField(
+        required=False, min_value=Decimal(0), max_value=Decimal(MAX_AMOUNT_CENTS)
+    )
+    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    invoice_display_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    from_datetime = serializers.DateTimeField(required=False)
+    to_datetime = serializers.DateTimeField(required=False)
+    tax_codes = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=50
+    )
+
+
+class InvoiceCreateInput(InputSerializer):
+    external_customer_id = serializers.CharField(max_length=255)
+    currency = CurrencyField(required=False)
+    status = serializers.ChoiceField(
+        required=False, choices=[Invoice.Status.DRAFT, Invoice.Status.FINALIZED]
+    )
+    purchase_order_number = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    net_payment_term = serializers.IntegerField(required=False, min_value=0, max_value=3650)
+    fees = InvoiceFeeInput(many=True, allow_empty=False, max_length=MAX_FEES)
+    metadata = MetadataItemInput(many=True, required=False, max_length=50)
+
+
+class InvoiceUpdateInput(InputSerializer):
+    payment_status = serializers.ChoiceField(required=False, choices=Invoice.PaymentStatus.values)
+    metadata = MetadataItemInput(many=True, required=False, max_length=50)
+
+
+class InvoiceListFilters(InputSerializer):
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    per_page = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+    external_customer_id = serializers.CharField(required=False, max_length=255)
+    status = serializers.ChoiceField(required=False, choices=Invoice.Status.values)
+    payment_status = serializers.ChoiceField(required=False, choices=Invoice.PaymentStatus.values)
+    issuing_date_from = serializers.DateField(required=False)
+    issuing_date_to = serializers.DateField(required=False)
+
+
+class PageFilters(InputSerializer):
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    per_page = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+
+
+# ---------------------------------------------------------------- output
+
+
+def precise_major(amount, currency: str) -> str:
+    """A minor-unit amount as a major-unit decimal string (Lago's ``precise_*``)."""
+    value = Decimal(amount).scaleb(-currency_exponent(currency))
+    return format(value.normalize(), "f") if value else "0.0"
+
+
+class TaxOutput(serializers.Serializer):
+    lago_id = serializers.UUIDField(source="id")
+    name = serializers.CharField()
+    code = serializers.CharField()
+    rate = serializers.FloatField()
+    description = serializers.CharField(allow_null=True)
+    applied_to_organization = serializers.BooleanField()
+    add_ons_count = serializers.SerializerMethodField()
+    customers_count = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_add_ons_count(self, tax) -> int:
+        return tax.add_ons.count()
+
+    def get_customers_count(self, tax) -> int:
+        return 0
+
+
+class AddOnOutput(serializers.Serializer):
+    lago_id = serializers.UUIDField(source="id")
+    name = serializers.CharField()
+    invoice_display_name = serializers.CharField(allow_null=True)
+    code = serializers.CharField()
+    amount_cents = serializers.IntegerField()
+    amount_currency = serializers.CharField()
+    description = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    taxes = TaxOutput(many=True, source="taxes.all")
+
+
+class MetadataOutput(serializers.Serializer):
+    lago_id = serializers.CharField(source="id")
+    key = serializers.CharField()
+    value = serializers.CharField()
+    display_in_invoice = serializers.BooleanField()
+    created_at = serializers.CharField(required=False)
+
+
+class BillingConfigurationOutput(serializers.Serializer):
+    document_locale = serializers.SerializerMethodField()
+    invoice_grace_period = serializers.SerializerMethodField()
+
+    def get_document_locale(self, customer) -> str | None:
+        return customer.document_locale or None
+
+    def get_invoice_grace_period(self, customer) -> int:
+        return 0
+
+
+def _blank_as_null(value):
+    return value if value not in ("", None) else None
+
+
+class CustomerOutput(serializers.Serializer):
+    lago_id = serializers.UUIDField(source="id")
+    external_id = serializers.CharField()
+    account_type = serializers.SerializerMethodField()
+    name = serializers.CharField()
+    firstname = serializers.CharField()
+    lastname = serializers.CharField()
+    customer_type = serializers.SerializerMethodField()
+    sequential_id = serializers.SerializerMethodField()
+    slug = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    country = serializers.SerializerMethodField()
+    address_line1 = serializers.CharField()
+    address_line2 = serializers.CharField()
+    state = serializers.CharField()
+    zipcode = serializers.CharField()
+    email = serializers.CharField()
+    city = serializers.CharField()
+    url = serializers.CharField()
+    phone = serializers.CharField()
+    logo_url = serializers.SerializerMethodField()
+    legal_name = serializers.CharField()
+    legal_number = serializers.CharField()
+    currency = serializers.SerializerMethodField()
+    tax_identification_number = serializers.CharField()
+    timezone = serializers.SerializerMethodField()
+    applicable_timezone = serializers.CharField()
+    net_payment_term = serializers.IntegerField(allow_null=True)
+    billing_configuration = BillingConfigurationOutput(source="*")
+    metadata = serializers.SerializerMethodField()
+
+    def get_account_type(self, customer) -> str:
+        return "customer"
+
+    def get_customer_type(self, customer) -> str | None:
+        return _blank_as_null(customer.customer_type)
+
+    def get_sequential_id(self, customer) -> int | None:
+        return None
+
+    def get_slug(self, customer) -> str | None:
+        return None
+
+    def get_country(self, customer) -> str | None:
+        return _blank_as_null(customer.country)
+
+    def get_logo_url(self, customer) -> str | None:
+        return None
+
+    def get_currency(self, customer) -> str | None:
+        return _blank_as_null(customer.currency)
+
+    def get_timezone(self, customer) -> str | None:
+        return _blank_as_null(customer.timezone)
+
+    def get_metadata(self, customer) -> list[dict]:
+        return [
+            {
+                "lago_id": m["id"],
+                "key": m["key"],
+                "value": m["value"],
+                "display_in_invoice": m.get("display_in_invoice", False),
+                "created_at": None,
+            }
+            for m in customer.metadata
+        ]
+
+
+class InvoiceBaseOutput(serializers.Serializer):
+    """``V1::InvoiceSerializer`` without its includes, field order kept."""
+
+    lago_id = serializers.UUIDField(source="id")
+    billing_entity_code = serializers.SerializerMethodField()
+    sequential_id = serializers.IntegerField(allow_null=True)
+    number = serializers.SerializerMethodField()
+    purchase_order_number = serializers.SerializerMethodField()
+    issuing_date = serializers.DateField()
+    payment_due_date = serializers.DateField()
+    net_payment_term = serializers.IntegerField()
+    invoice_type = serializers.CharField()
+    status = serializers.CharField()
+    payment_status = serializers.CharField()
+    payment_dispute_lost_at = serializers.DateTimeField(allow_null=True)
+    payment_overdue = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+    fees_amount_cents = serializers.IntegerField()
+    taxes_amount_cents = serializers.IntegerField()
+    progressive_billing_credit_amount_cents = serializers.IntegerField()
+    coupons_amount_cents = serializers.IntegerField()
+    credit_notes_amount_cents = serializers.IntegerField()
+    sub_total_excluding_taxes_amount_cents = serializers.IntegerField()
+    sub_total_including_taxes_amount_cents = serializers.IntegerField()
+    total_amount_cents = serializers.IntegerField()
+    total_due_amount_cents = serializers.IntegerField()
+    total_paid_amount_cents = serializers.IntegerField()
+    total_offsetted_credit_note_amount_cents = serializers.SerializerMethodField()
+    prepaid_credit_amount_cents = serializers.IntegerField()
+    prepaid_granted_credit_amount_cents = serializers.IntegerField()
+    prepaid_purchased_credit_amount_cents = serializers.IntegerField()
+    file_url = serializers.SerializerMethodField()
+    xml_url = serializers.SerializerMethodField()
+    web_url = serializers.SerializerMethodField()
+    version_number = serializers.IntegerField()
+    self_billed = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    voided_at = serializers.DateTimeField(allow_null=True)
+
+    def get_billing_entity_code(self, invoice) -> str | None:
+        return None
+
+    def get_number(self, invoice) -> str:
+        # Lago gives drafts a provisional number too; its clients require one.
+        return invoice.number or f"DRAFT-{invoice.id.hex[:8].upper()}"
+
+    def get_purchase_order_number(self, invoice) -> str | None:
+        return invoice.purchase_order_number or None
+
+    def get_payment_overdue(self, invoice) -> bool:
+        from django.utils import timezone
+
+        return (
+            invoice.status == Invoice.Status.FINALIZED
+            and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
+            and invoice.payment_due_date < timezone.now().date()
+        )
+
+    def get_total_offsetted_credit_note_amount_cents(self, invoice) -> int:
+        return 0
+
+    def get_file_url(self, invoice) -> str | None:
+        return self.context.get("file_url")
+
+    def get_xml_url(self, invoice) -> str | None:
+        return None
+
+    def get_web_url(self, invoice) -> str | None:
+        return None
+
+    def get_self_billed(self, invoice) -> bool:
+        return False
+
+
+class FeeAppliedTaxOutput(serializers.Serializer):
+    lago_id = serializers.UUIDField(source="id")
+    lago_fee_id = serializers.UUIDField(source="fee_id")
+    lago_tax_id = serializers.UUIDField(source="tax_id", allow_null=True)
+    tax_name = serializers.CharField()
+    tax_code = serializers.CharField()
+    tax_rate = serializers.FloatField()
+    tax_description = serializers.CharField()
+    amount_cents = serializers.IntegerField()
+    amount_currency = serializers.CharField(source="fee.invoice.currency")
+    created_at = serializers.DateTimeField()
+
+
+class FeeItemOutput(serializers.Serializer):
+    type = serializers.CharField(source="item_type")
+    code = serializers.CharField(source="item_code")
+    name = serializers.CharField(source="item_name")
+    invoice_display_name = serializers.CharField(source="display_name")
+    filter_invoice_display_name = serializers.SerializerMethodField()
+    lago_item_id = serializers.UUIDField(source="add_on_id", allow_null=True)
+    item_type = serializers.SerializerMethodField()
+    grouped_by = serializers.SerializerMethodField()
+
+    def get_filter_invoice_display_name(self, fee) -> str | None:
+        return None
+
+    def get_item_type(self, fee) -> str:
+        return "AddOn" if fee.item_type == "add_on" else fee.item_type
+
+    def get_grouped_by(self, fee) -> dict:
+        return {}
+
+
+class FeeOutput(serializers.Serializer):
+    lago_id = serializers.UUIDField(source="id")
+    lago_charge_id = serializers.SerializerMethodField()
+    lago_invoice_id = serializers.UUIDField(source="invoice_id")
+    lago_subscription_id = serializers.SerializerMethodField()
+    external_subscription_id = serializers.SerializerMethodField()
+    lago_customer_id = serializers.UUIDField(source="invoice.customer_id")
+    external_customer_id = serializers.CharField(source="invoice.customer.external_id")
+    item = FeeItemOutput(source="*")
+    pay_in_advance = serializers.SerializerMethodField()
+    invoiceable = serializers.SerializerMethodField()
+    amount_cents = serializers.IntegerField()
+    amount_currency = serializers.CharField(source="invoice.currency")
+    precise_amount = serializers.SerializerMethodField()
+    precise_unit_amount = serializers.SerializerMethodField()
+    precise_coupons_amount_cents = serializers.SerializerMethodField()
+    taxes_amount_cents = serializers.IntegerField()
+    taxes_precise_amount = serializers.SerializerMethodField()
+    taxes_rate = serializers.FloatField()
+    total_amount_cents = serializers.IntegerField()
+    total_amount_currency = serializers.CharField(source="invoice.currency")
+    units = serializers.SerializerMethodField()
+    description = serializers.CharField()
+    events_count = serializers.SerializerMethodField()
+    payment_status = serializers.CharField(source="invoice.payment_status")
+    created_at = serializers.DateTimeField()
+    succeeded_at = serializers.SerializerMethodField()
+    failed_at = serializers.SerializerMethodField()
+    refunded_at = serializers.SerializerMethodField()
+    from_date = serializers.DateTimeField(source="from_datetime", allow_null=True)
+    to_date = serializers.DateTimeField(source="to_datetime", allow_null=True)
+    amount_details = serializers.SerializerMethodField()
+    applied_taxes = FeeAppliedTaxOutput(many=True, source="applied_taxes.all")
+
+    def get_lago_charge_id(self, fee) -> str | None:
+        return None
+
+    def get_lago_subscription_id(self, fee) -> str | None:
+        return None
+
+    def get_external_subscription_id(self, fee) -> str | None:
+        return fee.external_subscription_id or None
+
+    def get_pay_in_advance(self, fee) -> bool:
+        return fee.billing_type == "in_advance"
+
+    def get_invoiceable(self, fee) -> bool:
+        return True
+
+    def get_precise_amount(self, fee) -> str:
+        return precise_major(fee.amount_cents, fee.invoice.currency)
+
+    def get_precise_unit_amount(self, fee) -> str:
+        return precise_major(fee.unit_amount_cents, fee.invoice.currency)
+
+    def get_precise_coupons_amount_cents(self, fee) -> str:
+        return str(Decimal(fee.coupons_amount_cents))
+
+    def get_taxes_precise_amount(self, fee) -> str:
+        return precise_major(fee.taxes_amount_cents, fee.invoice.currency)
+
+    def get_units(self, fee) -> str:
+        return format(fee.units.normalize(), "f")
+
+    def get_events_count(self, fee) -> int:
+        return 0
+
+    def get_succeeded_at(self, fee) -> str | None:
+        return None
+
+    def get_failed_at(self, fee) -> str | None:
+        return None
+
+    def get_refunded_at(self, fee) -> str | None:
+        return None
+
+    def get_amount_details(self, fee) -> dict:
+        return {}
+
+
+class CreditOutput(serializers.Serializer):
+    lago_id = serializers.UUIDField(source="id")
+    amount_cents = serializers.IntegerField()
+    amount_currency = serializers.CharField(source="invoice.currency")
+    before_taxes = serializers.BooleanField()
+    item = serializers.SerializerMethodField()
+    invoice = serializers.SerializerMethodField()
+
+    def get_item(self, credit) -> dict:
+        item_type = {"coupon": "coupon", "credit_note": "credit_note", "prepaid": "wallet"}
+        return {
+            "lago_item_id": None,
+            "type": item_type[credit.kind],
+            "code": credit.code or None,
+            "name": credit.name or None,
+        }
+
+    def get_invoice(self, credit) -> dict:
+        return {"lago_id": str(credit.invoice_id), "payment_status": credit.invoice.payment_status}
+
+
+class InvoiceAppliedTaxOutput(serializers.Serializer):
+    lago_id = serializers.UUIDField(source="id")
+    lago_invoice_id = serializers.UUIDField(source="invoice_id")
+    lago_tax_id = serializers.UUIDField(source="tax_id", allow_null=True)
+    tax_name = serializers.CharField()
+    tax_code = serializers.CharField()
+    tax_rate = serializers.FloatField()
+    tax_description = serializers.CharField()
+    amount_cents = serializers.IntegerField()
+    amount_currency = serializers.CharField(source="invoice.currency")
+    fees_amount_cents = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class InvoiceOutput(InvoiceBaseOutput):
+    """The full invoice of show, create, finalize, void and update."""
+
+    customer = CustomerOutput()
+    fees = FeeOutput(many=True, source="fees.all")
+    credits = CreditOutput(many=True, source="credits.all")
+    metadata = serializers.SerializerMethodField()
+    applied_taxes = InvoiceAppliedTaxOutput(many=True, source="applied_taxes.all")
+
+    def get_metadata(self, invoice) -> list[dict]:
+        return [
+            {
+                "lago_id": m["id"],
+                "key": m["key"],
+                "value": m["value"],
+                "display_in_invoice": m.get("display_in_invoice", True),
+                "created_at": m.get("created_at"),
+            }
+            for m in invoice.metadata
+        ]
+
+
+class InvoiceListItemOutput(InvoiceBaseOutput):
+    customer = CustomerOutput()
+    metadata = serializers.SerializerMethodField()
+    applied_taxes = InvoiceAppliedTaxOutput(many=True, source="applied_taxes.all")
+
+    get_metadata = InvoiceOutput.get_metadata

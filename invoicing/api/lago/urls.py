@@ -1,0 +1,19 @@
+from django.urls import path, re_path
+
+from invoicing.api.lago import views
+from invoicing.api.lago.errors import not_found_view
+
+urlpatterns = [
+    path("customers", views.CustomersApi.as_view()),
+    path("customers/<str:external_id>", views.CustomerApi.as_view()),
+    path("taxes", views.TaxesApi.as_view()),
+    path("taxes/<str:code>", views.TaxApi.as_view()),
+    path("add_ons", views.AddOnsApi.as_view()),
+    path("add_ons/<str:code>", views.AddOnApi.as_view()),
+    path("invoices", views.InvoicesApi.as_view()),
+    path("invoices/<str:invoice_id>", views.InvoiceApi.as_view()),
+    path("invoices/<str:invoice_id>/finalize", views.InvoiceFinalizeApi.as_view()),
+    path("invoices/<str:invoice_id>/void", views.InvoiceVoidApi.as_view()),
+    # Anything else under /api/v1/ is Lago's JSON 404, whatever the method.
+    re_path(r"^.*$", not_found_view),
+]

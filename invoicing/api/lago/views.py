@@ -1,0 +1,265 @@
+"""The Lago face: thin views that validate, call one service or selector, and
+render with an output serializer."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from invoicing import selectors
+from invoicing.api.lago import serializers as s
+from invoicing.api.lago.errors import exception_handler
+from invoicing.api.pagination import paginate
+from invoicing.models import AddOn, Customer, Invoice, Tax
+from invoicing.services import catalog, invoices
+from invoicing.services.invoices import FeeInput
+
+
+def _validated(serializer_class, data) -> dict:
+    if not isinstance(data, dict):
+        data = {}
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _root(request, name: str) -> dict:
+    """Lago wraps every body in its resource name: ``{"invoice": {...}}``."""
+    body = request.data if isinstance(request.data, dict) else {}
+    inner = body.get(name)
+    if not isinstance(inner, dict):
+        raise serializers.ValidationError({name: ["value_is_mandatory"]}, code="required")
+    return inner
+
+
+def _wrapped(name: str, serializer_class):
+    return inline_serializer(name=f"{serializer_class.__name__}Envelope",
+                             fields={name: serializer_class()})  # fmt: skip
+
+
+def _list_envelope(name: str, serializer_class):
+    return inline_serializer(
+        name=f"{serializer_class.__name__}List",
+        fields={
+            name: serializer_class(many=True),
+            "meta": inline_serializer(
+                name="PaginationMeta",
+                fields={
+                    "current_page": serializers.IntegerField(),
+                    "next_page": serializers.IntegerField(allow_null=True),
+                    "prev_page": serializers.IntegerField(allow_null=True),
+                    "total_pages": serializers.IntegerField(),
+                    "total_count": serializers.IntegerField(),
+                },
+            ),
+        },
+    )
+
+
+class LagoApi(APIView):
+    def get_exception_handler(self):
+        return exception_handler
+
+    @property
+    def organization(self):
+        return self.request.user.organization
+
+
+# ------------------------------------------------------------- customers
+
+
+class CustomersApi(LagoApi):
+    @extend_schema(
+        request=_wrapped("customer", s.CustomerInput),
+        responses=_wrapped("customer", s.CustomerOutput),
+        summary="Create or update a customer (upsert by external_id)",
+    )
+    def post(self, request):
+        data = _validated(s.CustomerInput, _root(request, "customer"))
+        customer, _ = catalog.customer_upsert(
+            organization=self.organization, external_id=data.pop("external_id"), data=data
+        )
+        return Response({"customer": s.CustomerOutput(customer).data})
+
+    @extend_schema(
+        parameters=[s.PageFilters], responses=_list_envelope("customers", s.CustomerOutput)
+    )
+    def get(self, request):
+        f = _validated(s.PageFilters, request.query_params.dict())
+        qs = Customer.objects.filter(organization=self.organization).order_by("-created_at", "id")
+        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        for customer in items:
+            customer.organization = self.organization
+        return Response({"customers": s.CustomerOutput(items, many=True).data, "meta": meta})
+
+
+class CustomerApi(LagoApi):
+    @extend_schema(responses=_wrapped("customer", s.CustomerOutput))
+    def get(self, request, external_id: str):
+        customer = selectors.customer_get(organization=self.organization, external_id=external_id)
+        return Response({"customer": s.CustomerOutput(customer).data})
+
+
+# ----------------------------------------------------------------- taxes
+
+
+class TaxesApi(LagoApi):
+    @extend_schema(request=_wrapped("tax", s.TaxInput), responses=_wrapped("tax", s.TaxOutput))
+    def post(self, request):
+        data = _validated(s.TaxInput, _root(request, "tax"))
+        tax = catalog.tax_create(organization=self.organization, data=data)
+        return Response({"tax": s.TaxOutput(tax).data})
+
+    @extend_schema(parameters=[s.PageFilters], responses=_list_envelope("taxes", s.TaxOutput))
+    def get(self, request):
+        f = _validated(s.PageFilters, request.query_params.dict())
+        qs = Tax.objects.filter(organization=self.organization).order_by("code")
+        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        return Response({"taxes": s.TaxOutput(items, many=True).data, "meta": meta})
+
+
+class TaxApi(LagoApi):
+    @extend_schema(responses=_wrapped("tax", s.TaxOutput))
+    def get(self, request, code: str):
+        tax = selectors.tax_get(organization=self.organization, code=code)
+        return Response({"tax": s.TaxOutput(tax).data})
+
+    @extend_schema(request=_wrapped("tax", s.TaxInput), responses=_wrapped("tax", s.TaxOutput))
+    def put(self, request, code: str):
+        tax = selectors.tax_get(organization=self.organization, code=code)
+        serializer = s.TaxInput(data=_root(request, "tax"), partial=True)
+        serializer.is_valid(raise_exception=True)
+        tax = catalog.tax_update(tax=tax, data=serializer.validated_data)
+        return Response({"tax": s.TaxOutput(tax).data})
+
+
+# --------------------------------------------------------------- add-ons
+
+
+class AddOnsApi(LagoApi):
+    @extend_schema(
+        request=_wrapped("add_on", s.AddOnInput), responses=_wrapped("add_on", s.AddOnOutput)
+    )
+    def post(self, request):
+        data = _validated(s.AddOnInput, _root(request, "add_on"))
+        add_on = catalog.add_on_create(organization=self.organization, data=data)
+        return Response({"add_on": s.AddOnOutput(add_on).data})
+
+    @extend_schema(parameters=[s.PageFilters], responses=_list_envelope("add_ons", s.AddOnOutput))
+    def get(self, request):
+        f = _validated(s.PageFilters, request.query_params.dict())
+        qs = (
+            AddOn.objects.filter(organization=self.organization)
+            .prefetch_related("taxes")
+            .order_by("code")
+        )
+        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        return Response({"add_ons": s.AddOnOutput(items, many=True).data, "meta": meta})
+
+
+class AddOnApi(LagoApi):
+    @extend_schema(responses=_wrapped("add_on", s.AddOnOutput))
+    def get(self, request, code: str):
+        add_on = selectors.add_on_get(organization=self.organization, code=code)
+        return Response({"add_on": s.AddOnOutput(add_on).data})
+
+    @extend_schema(
+        request=_wrapped("add_on", s.AddOnInput), responses=_wrapped("add_on", s.AddOnOutput)
+    )
+    def put(self, request, code: str):
+        add_on = selectors.add_on_get(organization=self.organization, code=code)
+        serializer = s.AddOnInput(data=_root(request, "add_on"), partial=True)
+        serializer.is_valid(raise_exception=True)
+        add_on = catalog.add_on_update(add_on=add_on, data=serializer.validated_data)
+        return Response({"add_on": s.AddOnOutput(add_on).data})
+
+
+# -------------------------------------------------------------- invoices
+
+
+def _invoice_response(invoice: Invoice) -> Response:
+    selectors.invoice_load_details([invoice])
+    return Response({"invoice": s.InvoiceOutput(invoice).data})
+
+
+class InvoicesApi(LagoApi):
+    @extend_schema(
+        request=_wrapped("invoice", s.InvoiceCreateInput),
+        responses=_wrapped("invoice", s.InvoiceOutput),
+        summary="Create a one-off invoice (finalized unless status is draft)",
+    )
+    def post(self, request):
+        data = _validated(s.InvoiceCreateInput, _root(request, "invoice"))
+        invoice = invoices.invoice_create(
+            organization=self.organization,
+            external_customer_id=data["external_customer_id"],
+            currency=data.get("currency"),
+            status=data.get("status", Invoice.Status.FINALIZED),
+            purchase_order_number=data.get("purchase_order_number", ""),
+            net_payment_term=data.get("net_payment_term"),
+            metadata=data.get("metadata"),
+            fees=[FeeInput(**fee) for fee in data["fees"]],
+        )
+        return _invoice_response(invoice)
+
+    @extend_schema(
+        parameters=[s.InvoiceListFilters],
+        responses=_list_envelope("invoices", s.InvoiceListItemOutput),
+    )
+    def get(self, request):
+        f = _validated(s.InvoiceListFilters, request.query_params.dict())
+        qs = selectors.invoice_list(organization=self.organization)
+        if "external_customer_id" in f:
+            qs = qs.filter(customer__external_id=f["external_customer_id"])
+        for field in ("status", "payment_status"):
+            if field in f:
+                qs = qs.filter(**{field: f[field]})
+        if "issuing_date_from" in f:
+            qs = qs.filter(issuing_date__gte=f["issuing_date_from"])
+        if "issuing_date_to" in f:
+            qs = qs.filter(issuing_date__lte=f["issuing_date_to"])
+        qs = qs.order_by("-issuing_date", "-created_at", "id")
+        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        selectors.invoice_load_summaries(items)
+        return Response({"invoices": s.InvoiceListItemOutput(items, many=True).data, "meta": meta})
+
+
+class InvoiceApi(LagoApi):
+    @extend_schema(responses=_wrapped("invoice", s.InvoiceOutput))
+    def get(self, request, invoice_id: str):
+        invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
+        return _invoice_response(invoice)
+
+    @extend_schema(
+        request=_wrapped("invoice", s.InvoiceUpdateInput),
+        responses=_wrapped("invoice", s.InvoiceOutput),
+    )
+    def put(self, request, invoice_id: str):
+        invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
+        data = _validated(s.InvoiceUpdateInput, _root(request, "invoice"))
+        invoice = invoices.invoice_update(
+            invoice=invoice,
+            payment_status=data.get("payment_status"),
+            metadata=data.get("metadata"),
+        )
+        return _invoice_response(invoice)
+
+
+class InvoiceFinalizeApi(LagoApi):
+    @extend_schema(request=None, responses=_wrapped("invoice", s.InvoiceOutput))
+    def put(self, request, invoice_id: str):
+        invoice = selectors.invoice_get(
+            organization=self.organization,
+            invoice_id=invoice_id,
+            statuses=(Invoice.Status.DRAFT,),
+        )
+        return _invoice_response(invoices.invoice_finalize(invoice=invoice))
+
+
+class InvoiceVoidApi(LagoApi):
+    @extend_schema(request=None, responses=_wrapped("invoice", s.InvoiceOutput))
+    def post(self, request, invoice_id: str):
+        invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
+        return _invoice_response(invoices.invoice_void(invoice=invoice))

@@ -1,0 +1,45 @@
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import URLValidator
+from django.db import transaction
+
+from invoicing.services.organizations import organization_create
+from invoicing.services.webhook_endpoints import webhook_endpoint_create
+
+
+class Command(BaseCommand):
+    help = "Create an organization and print its API key (shown only here)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--webhook-url", help="Register a webhook endpoint for it")
+        parser.add_argument("--locale", default="en", help="Document locale (default en)")
+        parser.add_argument("--timezone", default="UTC")
+        parser.add_argument("--json", action="store_true", help="Print machine-readable JSON")
+
+    def handle(self, *args, **options):
+        webhook_url = options.get("webhook_url")
+        if webhook_url:
+            try:
+                URLValidator(schemes=["http", "https"])(webhook_url)
+            except ValidationError as exc:
+                raise CommandError(f"--webhook-url is not an http(s) URL: {webhook_url}") from exc
+        with transaction.atomic():
+            organization, issued = organization_create(
+                name=options["name"],
+                document_locale=options["locale"],
+                timezone=options["timezone"],
+            )
+            result = {"organization_id": str(organization.id), "api_key": issued.raw_key}
+            if webhook_url:
+                endpoint = webhook_endpoint_create(
+                    organization=organization, data={"webhook_url": webhook_url}
+                )
+                result["webhook_endpoint_id"] = str(endpoint.id)
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(f"Organization {organization.name}: {organization.id}")
+            self.stdout.write(f"API key (shown once, store it now): {issued.raw_key}")

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+# Length of the public part of an API key kept in clear for lookup; the rest
+# is secret and only its hash is stored.
+API_KEY_PREFIX_LENGTH = 12
+
+
+def _new_hmac_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Organization(models.Model):
+    class NumberingScheme(models.TextChoices):
+        # YYMMDD-NNNNNN, the sequence restarting each issuing day (Lotus's format).
+        DATE = "date", "Per day (YYMMDD-NNNNNN)"
+        # PREFIX-NNNNNN, one sequence for the organization's lifetime.
+        SEQUENCE = "sequence", "Plain sequence with a prefix"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    legal_name = models.CharField(max_length=255, blank=True)
+    legal_number = models.CharField(max_length=255, blank=True)
+    tax_identification_number = models.CharField(max_length=255, blank=True)
+    address_line1 = models.CharField(max_length=255, blank=True)
+    address_line2 = models.CharField(max_length=255, blank=True)
+    city = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=255, blank=True)
+    zipcode = models.CharField(max_length=64, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=64, blank=True)
+    logo = models.ImageField(upload_to="logos/", blank=True)
+    invoice_footer = models.TextField(blank=True)
+    document_locale = models.CharField(max_length=16, default="en")
+    timezone = models.CharField(max_length=64, default="UTC")
+    net_payment_term = models.PositiveIntegerField(default=0, help_text="Days")
+    hmac_key = models.CharField(max_length=128, default=_new_hmac_key, editable=False)
+    numbering_scheme = models.CharField(
+        max_length=16, choices=NumberingScheme.choices, default=NumberingScheme.DATE
+    )
+    number_prefix = models.CharField(max_length=20, blank=True)
+    # Last organization-wide sequential id handed out; only changed under a
+    # row lock held by invoice finalization.
+    last_sequential_id = models.PositiveBigIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def hash_api_key(raw_key: str) -> str:
+    # The key carries 256 random bits, so a fast hash is enough: there is no
+    # low-entropy secret to protect from brute force, and a slow KDF would add
+    # its cost to every API request.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=255, blank=True)
+    prefix = models.CharField(max_length=API_KEY_PREFIX_LENGTH, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.organization})"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now

@@ -1,0 +1,403 @@
+"""Writes for invoices: create, finalize (which numbers), void, update."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from invoicing.errors import NotAllowed, NotFound, ValidationFailed
+from invoicing.models import (
+    AddOn,
+    Credit,
+    Customer,
+    Fee,
+    FeeAppliedTax,
+    Invoice,
+    InvoiceAppliedTax,
+    Organization,
+    Tax,
+)
+from invoicing.money import (
+    MAX_AMOUNT_CENTS,
+    FeeIn,
+    TaxRate,
+    compute_totals,
+    is_currency,
+)
+from invoicing.services.catalog import taxes_by_codes
+
+
+@dataclass(frozen=True)
+class FeeInput:
+    """One fee of a one-off invoice; ``None`` means "take the add-on's value"."""
+
+    add_on_code: str
+    units: Decimal | None = None
+    unit_amount_cents: Decimal | None = None
+    description: str | None = None
+    invoice_display_name: str | None = None
+    from_datetime: dt.datetime | None = None
+    to_datetime: dt.datetime | None = None
+    tax_codes: list[str] | None = None
+    # Plan grouping and billing type, for invoices built by other billing
+    # systems (and the demo seed); Lago's one-off API sends none of these.
+    billing_type: str = Fee.BillingType.ONE_TIME
+    plan_name: str = ""
+    plan_id: str = ""
+    plan_version: int | None = None
+    external_subscription_id: str = ""
+    subscription_filters: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CreditInput:
+    kind: str  # Credit.Kind
+    amount_cents: int
+    code: str = ""
+    name: str = ""
+
+
+def _today_in(tz_name: str) -> dt.date:
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = dt.UTC
+    return timezone.now().astimezone(tz).date()
+
+
+def _applicable_taxes(
+    fee: FeeInput, add_on: AddOn, organization: Organization, org_taxes: list[Tax]
+) -> list[Tax]:
+    if fee.tax_codes is not None:
+        return taxes_by_codes(organization=organization, codes=fee.tax_codes)
+    add_on_taxes = list(add_on.taxes.all())
+    return add_on_taxes or org_taxes
+
+
+def _fee_window_ok(fee: FeeInput) -> bool:
+    return not (fee.from_datetime and fee.to_datetime and fee.from_datetime > fee.to_datetime)
+
+
+@transaction.atomic
+def invoice_create(
+    *,
+    organization: Organization,
+    external_customer_id: str,
+    fees: list[FeeInput],
+    currency: str | None = None,
+    status: str = Invoice.Status.FINALIZED,
+    purchase_order_number: str = "",
+    net_payment_term: int | None = None,
+    metadata: list[dict[str, Any]] | None = None,
+    credits: list[CreditInput] = (),
+    invoice_type: str = Invoice.InvoiceType.ONE_OFF,
+) -> Invoice:
+    """Create a one-off invoice from add-ons, ``finalized`` unless ``draft`` is
+    asked; finalizing numbers it (see ``invoice_finalize``)."""
+    customer = (
+        Customer.objects.select_for_update()
+        .filter(organization=organization, external_id=external_customer_id)
+        .first()
+    )
+    if customer is None:
+        raise NotFound("customer")
+    if not fees:
+        raise ValidationFailed({"fees": ["value_is_mandatory"]})
+    codes = {f.add_on_code for f in fees}
+    add_ons = {
+        a.code: a
+        for a in AddOn.objects.filter(organization=organization, code__in=codes).prefetch_related(
+            "taxes"
+        )
+    }
+    if codes - add_ons.keys():
+        raise NotFound("add_on")
+
+    currency = currency or customer.currency or add_ons[fees[0].add_on_code].amount_currency
+    if not is_currency(currency):
+        raise ValidationFailed({"currency": ["value_is_invalid"]})
+    if customer.currency and customer.currency != currency:
+        raise ValidationFailed({"currency": ["currencies_does_not_match"]})
+    if not customer.currency:
+        customer.currency = currency
+        customer.save(update_fields=["currency", "updated_at"])
+
+    org_taxes = list(Tax.objects.filter(organization=organization, applied_to_organization=True))
+    resolved: list[tuple[FeeInput, AddOn, list[Tax], Decimal, Decimal]] = []
+    for index, fee in enumerate(fees):
+        add_on = add_ons[fee.add_on_code]
+        units = fee.units if fee.units is not None else Decimal(1)
+        unit_amount = (
+            fee.unit_amount_cents
+            if fee.unit_amount_cents is not None
+            else Decimal(add_on.amount_cents)
+        )
+        if not _fee_window_ok(fee):
+            raise ValidationFailed({f"fees.{index}.to_datetime": ["value_is_out_of_range"]})
+        if abs(units * unit_amount) > MAX_AMOUNT_CENTS:
+            raise ValidationFailed({f"fees.{index}.unit_amount_cents": ["value_is_out_of_range"]})
+        resolved.append((fee, add_on, _applicable_taxes(fee, add_on, organization, org_taxes),
+                         units, unit_amount))  # fmt: skip
+
+    credit_sums = {kind: 0 for kind in Credit.Kind.values}
+    for credit in credits:
+        credit_sums[credit.kind] += credit.amount_cents
+    totals = compute_totals(
+        [
+            FeeIn(
+                units=units,
+                unit_amount_cents=unit_amount,
+                taxes=tuple(TaxRate(code=t.code, name=t.name, rate=t.rate) for t in taxes),
+            )
+            for _, _, taxes, units, unit_amount in resolved
+        ],
+        coupons_cents=credit_sums[Credit.Kind.COUPON],
+        credit_notes_cents=credit_sums[Credit.Kind.CREDIT_NOTE],
+        prepaid_cents=credit_sums[Credit.Kind.PREPAID],
+    )
+    if abs(totals.sub_total_including_taxes_amount_cents) > MAX_AMOUNT_CENTS:
+        raise ValidationFailed({"fees": ["value_is_out_of_range"]})
+
+    term = net_payment_term
+    if term is None:
+        term = customer.net_payment_term
+    if term is None:
+        term = organization.net_payment_term
+    issuing_date = _today_in(customer.applicable_timezone)
+    invoice = Invoice.objects.create(
+        organization=organization,
+        customer=customer,
+        invoice_type=invoice_type,
+        status=Invoice.Status.DRAFT,
+        currency=currency,
+        issuing_date=issuing_date,
+        payment_due_date=issuing_date + dt.timedelta(days=term),
+        net_payment_term=term,
+        purchase_order_number=purchase_order_number or "",
+        metadata=_invoice_metadata([], metadata or []),
+        fees_amount_cents=totals.fees_amount_cents,
+        coupons_amount_cents=totals.coupons_amount_cents,
+        sub_total_excluding_taxes_amount_cents=totals.sub_total_excluding_taxes_amount_cents,
+        taxes_amount_cents=totals.taxes_amount_cents,
+        sub_total_including_taxes_amount_cents=totals.sub_total_including_taxes_amount_cents,
+        credit_notes_amount_cents=totals.credit_notes_amount_cents,
+        prepaid_credit_amount_cents=totals.prepaid_credit_amount_cents,
+        total_amount_cents=totals.total_amount_cents,
+    )
+
+    tax_by_code = {t.code: t for _, _, taxes, _, _ in resolved for t in taxes}
+    fee_rows = []
+    fee_tax_rows = []
+    for position, ((fee, add_on, _taxes, units, unit_amount), out) in enumerate(
+        zip(resolved, totals.fees, strict=True)
+    ):
+        row = Fee(
+            invoice=invoice,
+            position=position,
+            add_on=add_on,
+            item_type="add_on",
+            item_code=add_on.code,
+            item_name=add_on.name,
+            invoice_display_name=(
+                fee.invoice_display_name
+                if fee.invoice_display_name is not None
+                else add_on.invoice_display_name
+            ),
+            description=fee.description if fee.description is not None else add_on.description,
+            units=units,
+            unit_amount_cents=unit_amount,
+            amount_cents=out.amount_cents,
+            coupons_amount_cents=out.coupons_amount_cents,
+            taxes_rate=out.taxes_rate,
+            taxes_amount_cents=out.taxes_amount_cents,
+            from_datetime=fee.from_datetime,
+            to_datetime=fee.to_datetime,
+            billing_type=fee.billing_type,
+            plan_name=fee.plan_name,
+            plan_id=fee.plan_id,
+            plan_version=fee.plan_version,
+            external_subscription_id=fee.external_subscription_id,
+            subscription_filters=fee.subscription_filters,
+        )
+        fee_rows.append(row)
+        for tax_rate, amount in out.tax_amounts:
+            tax = tax_by_code[tax_rate.code]
+            fee_tax_rows.append(
+                FeeAppliedTax(
+                    fee=row,
+                    tax=tax,
+                    tax_code=tax.code,
+                    tax_name=tax.name,
+                    tax_rate=tax.rate,
+                    tax_description=tax.description,
+                    amount_cents=amount,
+                )
+            )
+    # Batched: an invoice may carry thousands of fees.
+    Fee.objects.bulk_create(fee_rows, batch_size=1000)
+    FeeAppliedTax.objects.bulk_create(fee_tax_rows, batch_size=1000)
+    InvoiceAppliedTax.objects.bulk_create(
+        [
+            InvoiceAppliedTax(
+                invoice=invoice,
+                tax=tax_by_code[applied.tax.code],
+                tax_code=applied.tax.code,
+                tax_name=applied.tax.name,
+                tax_rate=applied.tax.rate,
+                tax_description=tax_by_code[applied.tax.code].description,
+                amount_cents=applied.amount_cents,
+                fees_amount_cents=applied.fees_amount_cents,
+            )
+            for applied in totals.applied_taxes
+        ]
+    )
+    Credit.objects.bulk_create(
+        [
+            Credit(invoice=invoice, kind=c.kind, code=c.code, name=c.name, amount_cents=amount)
+            for c, amount in _applied_credit_amounts(credits, totals)
+        ]
+    )
+    if status == Invoice.Status.FINALIZED:
+        _finalize_locked(invoice)
+    return invoice
+
+
+def _applied_credit_amounts(credits, totals) -> list[tuple[CreditInput, int]]:
+    """What each credit actually took, after the caps of ``compute_totals``."""
+    remaining = {
+        Credit.Kind.COUPON: totals.coupons_amount_cents,
+        Credit.Kind.CREDIT_NOTE: totals.credit_notes_amount_cents,
+        Credit.Kind.PREPAID: totals.prepaid_credit_amount_cents,
+    }
+    applied = []
+    for credit in credits:
+        amount = min(max(credit.amount_cents, 0), remaining[credit.kind])
+        remaining[credit.kind] -= amount
+        if amount:
+            applied.append((credit, amount))
+    return applied
+
+
+def _invoice_metadata(existing: list[dict], incoming: list[dict]) -> list[dict]:
+    by_id = {item["id"]: item for item in existing}
+    now = timezone.now().isoformat()
+    result = []
+    for item in incoming:
+        kept = by_id.get(item.get("id") or "")
+        result.append(
+            {
+                "id": kept["id"] if kept else str(uuid.uuid4()),
+                "key": item["key"],
+                "value": item["value"],
+                "display_in_invoice": bool(
+                    item.get("display_in_invoice", kept.get("display_in_invoice") if kept else True)
+                ),
+                "created_at": kept["created_at"] if kept else now,
+            }
+        )
+    return result
+
+
+def _format_number(organization: Organization, scope: str, sequence: int) -> str:
+    if organization.numbering_scheme == Organization.NumberingScheme.SEQUENCE:
+        prefix = organization.number_prefix
+        return f"{prefix}-{sequence:06d}" if prefix else f"{sequence:06d}"
+    return f"{scope}-{sequence:06d}"
+
+
+def _number_scope(organization: Organization, issuing_date: dt.date) -> str:
+    if organization.numbering_scheme == Organization.NumberingScheme.SEQUENCE:
+        return f"seq:{organization.number_prefix}"
+    return issuing_date.strftime("%y%m%d")
+
+
+def _finalize_locked(invoice: Invoice) -> None:
+    """Number and finalize ``invoice`` inside the caller's transaction.
+
+    The organization row is the lock that serializes numbering: the UPDATE is
+    the first statement, so on PostgreSQL concurrent finalizations of one
+    organization queue on its row lock (and on SQLite on the write lock), and
+    the max() below sees every number committed before. A rolled-back
+    finalization gives its number back, so the sequence has no gaps.
+    """
+    Organization.objects.filter(pk=invoice.organization_id).update(
+        last_sequential_id=F("last_sequential_id") + 1
+    )
+    organization = Organization.objects.get(pk=invoice.organization_id)
+    invoice.organization = organization
+    issuing_date = _today_in(invoice.customer.applicable_timezone)
+    scope = _number_scope(organization, issuing_date)
+    last = Invoice.objects.filter(organization=organization, number_scope=scope).aggregate(
+        m=Max("number_sequence")
+    )["m"]
+    sequence = (last or 0) + 1
+    invoice.sequential_id = organization.last_sequential_id
+    invoice.number_scope = scope
+    invoice.number_sequence = sequence
+    invoice.number = _format_number(organization, scope, sequence)
+    invoice.issuing_date = issuing_date
+    invoice.payment_due_date = issuing_date + dt.timedelta(days=invoice.net_payment_term)
+    invoice.status = Invoice.Status.FINALIZED
+    invoice.finalized_at = timezone.now()
+    invoice.save()
+
+
+def _locked_invoice(invoice: Invoice) -> Invoice:
+    return (
+        Invoice.objects.select_for_update()
+        .select_related("customer", "organization")
+        .get(pk=invoice.pk)
+    )
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice) -> Invoice:
+    locked = _locked_invoice(invoice)
+    if locked.status != Invoice.Status.DRAFT:
+        # Lago looks finalize targets up among drafts only.
+        raise NotFound("invoice")
+    _finalize_locked(locked)
+    return locked
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    locked = _locked_invoice(invoice)
+    if locked.status != Invoice.Status.FINALIZED:
+        raise NotAllowed("only a finalized invoice can be voided", code="not_voidable")
+    locked.status = Invoice.Status.VOIDED
+    locked.voided_at = timezone.now()
+    locked.save(update_fields=["status", "voided_at", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def invoice_update(
+    *,
+    invoice: Invoice,
+    payment_status: str | None = None,
+    metadata: list[dict[str, Any]] | None = None,
+) -> Invoice:
+    locked = _locked_invoice(invoice)
+    if payment_status is not None and payment_status != locked.payment_status:
+        if locked.status == Invoice.Status.DRAFT:
+            raise NotAllowed(
+                "a draft invoice has no payment status",
+                code="payment_status_update_on_draft_invoice",
+            )
+        locked.payment_status = payment_status
+        locked.total_paid_amount_cents = (
+            locked.total_amount_cents if payment_status == Invoice.PaymentStatus.SUCCEEDED else 0
+        )
+    if metadata is not None:
+        locked.metadata = _invoice_metadata(locked.metadata, metadata)
+    locked.save()
+    return locked

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from invoicing.models import ApiKey, Organization
+from invoicing.models.organizations import API_KEY_PREFIX_LENGTH, hash_api_key
+
+# A recognisable scheme word makes leaked keys easy to spot by secret scanners.
+API_KEY_SCHEME = "ik_"
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    raw_key: str  # shown once, never stored
+
+
+def api_key_issue(
+    *, organization: Organization, name: str = "", expires_at: dt.datetime | None = None
+) -> IssuedApiKey:
+    raw = API_KEY_SCHEME + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        prefix=raw[:API_KEY_PREFIX_LENGTH],
+        key_hash=hash_api_key(raw),
+        expires_at=expires_at,
+    )
+    return IssuedApiKey(api_key=key, raw_key=raw)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+@transaction.atomic
+def organization_create(*, name: str, **fields) -> tuple[Organization, IssuedApiKey]:
+    organization = Organization.objects.create(name=name, **fields)
+    return organization, api_key_issue(organization=organization, name="default")
