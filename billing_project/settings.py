@@ -103,7 +103,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["invoicing.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["invoicing.api.auth.HasOrganization"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["invoicing.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "invoicing.api.lago.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -3,6 +3,8 @@ render with an output serializer."""
 
 from __future__ import annotations
 
+import functools
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -34,28 +36,44 @@ def _root(request, name: str) -> dict:
     return inner
 
 
+class LagoErrorOutput(serializers.Serializer):
+    status = serializers.IntegerField()
+    error = serializers.CharField()
+    code = serializers.CharField(required=False)
+    error_details = serializers.DictField(required=False)
+
+
+PAGINATION_META = inline_serializer(
+    name="PaginationMeta",
+    fields={
+        "current_page": serializers.IntegerField(),
+        "next_page": serializers.IntegerField(allow_null=True),
+        "prev_page": serializers.IntegerField(allow_null=True),
+        "total_pages": serializers.IntegerField(),
+        "total_count": serializers.IntegerField(),
+    },
+)
+
+
+# Cached so each envelope is one schema component, however many views use it.
+@functools.cache
 def _wrapped(name: str, serializer_class):
-    return inline_serializer(name=f"{serializer_class.__name__}Envelope",
-                             fields={name: serializer_class()})  # fmt: skip
+    return inline_serializer(
+        name=f"{serializer_class.__name__}Envelope", fields={name: serializer_class()}
+    )
 
 
+@functools.cache
 def _list_envelope(name: str, serializer_class):
     return inline_serializer(
         name=f"{serializer_class.__name__}List",
-        fields={
-            name: serializer_class(many=True),
-            "meta": inline_serializer(
-                name="PaginationMeta",
-                fields={
-                    "current_page": serializers.IntegerField(),
-                    "next_page": serializers.IntegerField(allow_null=True),
-                    "prev_page": serializers.IntegerField(allow_null=True),
-                    "total_pages": serializers.IntegerField(),
-                    "total_count": serializers.IntegerField(),
-                },
-            ),
-        },
+        fields={name: serializer_class(many=True), "meta": PAGINATION_META},
     )
+
+
+def _responses(ok, *errors: int) -> dict:
+    """The success body and Lago's error bodies an operation can answer."""
+    return {200: ok, 401: LagoErrorOutput, **{status: LagoErrorOutput for status in errors}}
 
 
 class LagoApi(APIView):
@@ -73,7 +91,7 @@ class LagoApi(APIView):
 class CustomersApi(LagoApi):
     @extend_schema(
         request=_wrapped("customer", s.CustomerInput),
-        responses=_wrapped("customer", s.CustomerOutput),
+        responses=_responses(_wrapped("customer", s.CustomerOutput), 404, 422),
         summary="Create or update a customer (upsert by external_id)",
     )
     def post(self, request):
@@ -84,7 +102,9 @@ class CustomersApi(LagoApi):
         return Response({"customer": s.CustomerOutput(customer).data})
 
     @extend_schema(
-        parameters=[s.PageFilters], responses=_list_envelope("customers", s.CustomerOutput)
+        operation_id="customers_list",
+        parameters=[s.PageFilters],
+        responses=_responses(_list_envelope("customers", s.CustomerOutput), 422),
     )
     def get(self, request):
         f = _validated(s.PageFilters, request.query_params.dict())
@@ -96,7 +116,7 @@ class CustomersApi(LagoApi):
 
 
 class CustomerApi(LagoApi):
-    @extend_schema(responses=_wrapped("customer", s.CustomerOutput))
+    @extend_schema(responses=_responses(_wrapped("customer", s.CustomerOutput), 404, 422))
     def get(self, request, external_id: str):
         customer = selectors.customer_get(organization=self.organization, external_id=external_id)
         return Response({"customer": s.CustomerOutput(customer).data})
@@ -106,13 +126,20 @@ class CustomerApi(LagoApi):
 
 
 class TaxesApi(LagoApi):
-    @extend_schema(request=_wrapped("tax", s.TaxInput), responses=_wrapped("tax", s.TaxOutput))
+    @extend_schema(
+        request=_wrapped("tax", s.TaxInput),
+        responses=_responses(_wrapped("tax", s.TaxOutput), 404, 422),
+    )
     def post(self, request):
         data = _validated(s.TaxInput, _root(request, "tax"))
         tax = catalog.tax_create(organization=self.organization, data=data)
         return Response({"tax": s.TaxOutput(tax).data})
 
-    @extend_schema(parameters=[s.PageFilters], responses=_list_envelope("taxes", s.TaxOutput))
+    @extend_schema(
+        operation_id="taxes_list",
+        parameters=[s.PageFilters],
+        responses=_responses(_list_envelope("taxes", s.TaxOutput), 422),
+    )
     def get(self, request):
         f = _validated(s.PageFilters, request.query_params.dict())
         qs = Tax.objects.filter(organization=self.organization).order_by("code")
@@ -121,12 +148,15 @@ class TaxesApi(LagoApi):
 
 
 class TaxApi(LagoApi):
-    @extend_schema(responses=_wrapped("tax", s.TaxOutput))
+    @extend_schema(responses=_responses(_wrapped("tax", s.TaxOutput), 404, 422))
     def get(self, request, code: str):
         tax = selectors.tax_get(organization=self.organization, code=code)
         return Response({"tax": s.TaxOutput(tax).data})
 
-    @extend_schema(request=_wrapped("tax", s.TaxInput), responses=_wrapped("tax", s.TaxOutput))
+    @extend_schema(
+        request=_wrapped("tax", s.TaxInput),
+        responses=_responses(_wrapped("tax", s.TaxOutput), 404, 422),
+    )
     def put(self, request, code: str):
         tax = selectors.tax_get(organization=self.organization, code=code)
         serializer = s.TaxInput(data=_root(request, "tax"), partial=True)
@@ -140,14 +170,19 @@ class TaxApi(LagoApi):
 
 class AddOnsApi(LagoApi):
     @extend_schema(
-        request=_wrapped("add_on", s.AddOnInput), responses=_wrapped("add_on", s.AddOnOutput)
+        request=_wrapped("add_on", s.AddOnInput),
+        responses=_responses(_wrapped("add_on", s.AddOnOutput), 404, 422),
     )
     def post(self, request):
         data = _validated(s.AddOnInput, _root(request, "add_on"))
         add_on = catalog.add_on_create(organization=self.organization, data=data)
         return Response({"add_on": s.AddOnOutput(add_on).data})
 
-    @extend_schema(parameters=[s.PageFilters], responses=_list_envelope("add_ons", s.AddOnOutput))
+    @extend_schema(
+        operation_id="add_ons_list",
+        parameters=[s.PageFilters],
+        responses=_responses(_list_envelope("add_ons", s.AddOnOutput), 422),
+    )
     def get(self, request):
         f = _validated(s.PageFilters, request.query_params.dict())
         qs = (
@@ -160,13 +195,14 @@ class AddOnsApi(LagoApi):
 
 
 class AddOnApi(LagoApi):
-    @extend_schema(responses=_wrapped("add_on", s.AddOnOutput))
+    @extend_schema(responses=_responses(_wrapped("add_on", s.AddOnOutput), 404, 422))
     def get(self, request, code: str):
         add_on = selectors.add_on_get(organization=self.organization, code=code)
         return Response({"add_on": s.AddOnOutput(add_on).data})
 
     @extend_schema(
-        request=_wrapped("add_on", s.AddOnInput), responses=_wrapped("add_on", s.AddOnOutput)
+        request=_wrapped("add_on", s.AddOnInput),
+        responses=_responses(_wrapped("add_on", s.AddOnOutput), 404, 422),
     )
     def put(self, request, code: str):
         add_on = selectors.add_on_get(organization=self.organization, code=code)
@@ -187,7 +223,7 @@ def _invoice_response(invoice: Invoice) -> Response:
 class InvoicesApi(LagoApi):
     @extend_schema(
         request=_wrapped("invoice", s.InvoiceCreateInput),
-        responses=_wrapped("invoice", s.InvoiceOutput),
+        responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 422),
         summary="Create a one-off invoice (finalized unless status is draft)",
     )
     def post(self, request):
@@ -205,8 +241,9 @@ class InvoicesApi(LagoApi):
         return _invoice_response(invoice)
 
     @extend_schema(
+        operation_id="invoices_list",
         parameters=[s.InvoiceListFilters],
-        responses=_list_envelope("invoices", s.InvoiceListItemOutput),
+        responses=_responses(_list_envelope("invoices", s.InvoiceListItemOutput), 422),
     )
     def get(self, request):
         f = _validated(s.InvoiceListFilters, request.query_params.dict())
@@ -227,14 +264,14 @@ class InvoicesApi(LagoApi):
 
 
 class InvoiceApi(LagoApi):
-    @extend_schema(responses=_wrapped("invoice", s.InvoiceOutput))
+    @extend_schema(responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 422))
     def get(self, request, invoice_id: str):
         invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
         return _invoice_response(invoice)
 
     @extend_schema(
         request=_wrapped("invoice", s.InvoiceUpdateInput),
-        responses=_wrapped("invoice", s.InvoiceOutput),
+        responses=_responses(_wrapped("invoice", s.InvoiceOutput), 400, 404, 405, 422),
     )
     def put(self, request, invoice_id: str):
         invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
@@ -248,7 +285,9 @@ class InvoiceApi(LagoApi):
 
 
 class InvoiceFinalizeApi(LagoApi):
-    @extend_schema(request=None, responses=_wrapped("invoice", s.InvoiceOutput))
+    @extend_schema(
+        request=None, responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 422)
+    )
     def put(self, request, invoice_id: str):
         invoice = selectors.invoice_get(
             organization=self.organization,
@@ -259,7 +298,9 @@ class InvoiceFinalizeApi(LagoApi):
 
 
 class InvoiceVoidApi(LagoApi):
-    @extend_schema(request=None, responses=_wrapped("invoice", s.InvoiceOutput))
+    @extend_schema(
+        request=None, responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 405)
+    )
     def post(self, request, invoice_id: str):
         invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
         return _invoice_response(invoices.invoice_void(invoice=invoice))

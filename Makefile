@@ -1,0 +1,37 @@
+# The two commands a newcomer needs (README): `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run setup test lint soak
+
+# Set everything up and run the service on embedded defaults: SQLite and
+# local files under var/, no Redis, PostgreSQL or S3 needed.
+run: setup
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+setup: $(VENV)/.installed
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+
+# Run the tests against the machine's PostgreSQL and Redis (127.0.0.1).
+test: $(VENV)/.installed-dev
+	bash scripts/check-services.sh
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	bash scripts/install-system-packages.sh
+	touch $(VENV)/.installed $@

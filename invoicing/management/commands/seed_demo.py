@@ -1,0 +1,173 @@
+"""A demo organization with customers, taxes, add-ons and invoices of varied
+sizes, currencies and locales; prints a fresh API key for it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from invoicing.models import Credit, Invoice, Organization
+from invoicing.services import catalog, invoices
+from invoicing.services.invoices import CreditInput, FeeInput
+from invoicing.services.organizations import api_key_issue, organization_create
+
+DEMO_NAME = "Demo Billing Co"
+
+CUSTOMERS = [
+    # external_id, name, currency, locale, country, timezone
+    ("acme-us", "Acme Corporation", "USD", "en", "US", "America/New_York"),
+    ("dupont-fr", "Émilie Dupont SARL", "EUR", "fr", "FR", "Europe/Paris"),
+    ("mueller-de", "Müller & Söhne GmbH", "EUR", "de", "DE", "Europe/Berlin"),
+    ("garcia-es", "García Ingeniería S.L.", "EUR", "es", "ES", "Europe/Madrid"),
+    ("rossi-it", "Rossi S.p.A.", "EUR", "it", "IT", "Europe/Rome"),
+    ("bakker-nl", "Bakker B.V.", "EUR", "nl", "NL", "Europe/Amsterdam"),
+    ("hansen-no", "Hansen Ærlig AS", "NOK", "nb", "NO", "Europe/Oslo"),
+    ("lind-se", "Lindström AB", "SEK", "sv", "SE", "Europe/Stockholm"),
+    ("souza-br", "Souza Tecnologia Ltda", "BRL", "pt-BR", "BR", "America/Sao_Paulo"),
+    ("wojcik-pl", "Wójcik Łukasz Sp. z o.o.", "PLN", "pl", "PL", "Europe/Warsaw"),
+    ("tanaka-jp", "田中商事株式会社", "JPY", "ja", "JP", "Asia/Tokyo"),
+    ("chen-tw", "陳氏科技有限公司", "TWD", "zh-TW", "TW", "Asia/Taipei"),
+    ("gulf-bh", "Gulf Trading W.L.L.", "BHD", "en", "BH", "Asia/Bahrain"),
+    ("emirates-ae", "Emirates Logistics LLC", "AED", "en", "AE", "Asia/Dubai"),
+]
+
+ADD_ONS = [
+    ("setup", "Setup fee", "One-time onboarding and account configuration", 50_000),
+    ("support", "Premium support", "24/7 support with a 1-hour response time", 20_000),
+    ("seats", "Additional seats", "Per-seat licence", 1_500),
+    ("storage", "Extra storage", "Per 100 GB per month", 900),
+    ("training", "Training session", "Half-day remote training", 75_000),
+]
+
+# Invoice sizes: mostly short, a few long enough to span many pages.
+SIZES = [1, 1, 2, 3, 3, 5, 8, 12, 20, 40, 120, 600]
+
+
+class Command(BaseCommand):
+    help = "Create (or top up) the demo organization and print an API key for it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--invoices", type=int, default=36)
+        parser.add_argument("--seed", type=int, default=7, help="Random seed (reproducible data)")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **options):
+        rng = random.Random(options["seed"])
+        organization = Organization.objects.filter(name=DEMO_NAME).first()
+        created = organization is None
+        if created:
+            organization = self._create_demo(rng, options["invoices"])
+        issued = api_key_issue(organization=organization, name=f"demo {timezone.now():%F %T}")
+        result = {
+            "organization_id": str(organization.id),
+            "api_key": issued.raw_key,
+            "created": created,
+            "invoices": organization.invoices.count(),
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            verb = "Created" if created else "Found"
+            self.stdout.write(
+                f"{verb} {DEMO_NAME} ({organization.id}), {result['invoices']} invoices"
+            )
+            self.stdout.write(f"API key (shown once): {issued.raw_key}")
+
+    @transaction.atomic
+    def _create_demo(self, rng: random.Random, count: int) -> Organization:
+        organization, _ = organization_create(
+            name=DEMO_NAME,
+            legal_name="Demo Billing Company Ltd.",
+            legal_number="HRB 123456",
+            tax_identification_number="DE123456789",
+            address_line1="1 Invoice Street",
+            city="Berlin",
+            zipcode="10115",
+            country="DE",
+            email="billing@demo.example",
+            phone="+49 30 1234567",
+            invoice_footer="Thank you for your business. Bank: DE89 3704 0044 0532 0130 00",
+            net_payment_term=30,
+        )
+        vat = catalog.tax_create(
+            organization=organization, data={"code": "vat19", "name": "VAT", "rate": Decimal(19)}
+        )
+        reduced = catalog.tax_create(
+            organization=organization,
+            data={"code": "vat7", "name": "Reduced VAT", "rate": Decimal(7)},
+        )
+        customers = []
+        for external_id, name, currency, locale, country, tz in CUSTOMERS:
+            customer, _ = catalog.customer_upsert(
+                organization=organization,
+                external_id=external_id,
+                data={
+                    "name": name,
+                    "currency": currency,
+                    "document_locale": locale,
+                    "country": country,
+                    "timezone": tz,
+                    "email": f"billing@{external_id}.example",
+                    "address_line1": "42 Customer Road",
+                    "city": "Capital City",
+                    "zipcode": "12345",
+                },
+            )
+            customers.append(customer)
+        for currency in sorted({c.currency for c in customers}):
+            for code, name, description, amount in ADD_ONS:
+                catalog.add_on_create(
+                    organization=organization,
+                    data={
+                        "code": f"{code}-{currency.lower()}",
+                        "name": name,
+                        "description": description,
+                        "amount_cents": amount,
+                        "amount_currency": currency,
+                        "tax_codes": [reduced.code if code == "training" else vat.code],
+                    },
+                )
+        today = timezone.now()
+        for index in range(count):
+            customer = customers[index % len(customers)]
+            size = SIZES[index % len(SIZES)]
+            codes = [f"{code}-{customer.currency.lower()}" for code, *_ in ADD_ONS]
+            fees = []
+            for line in range(size):
+                start = today - dt.timedelta(days=30 * (line % 12 + 1))
+                fees.append(
+                    FeeInput(
+                        add_on_code=rng.choice(codes),
+                        units=Decimal(rng.choice(["1", "2", "3", "0.5", "12", "1.25"])),
+                        from_datetime=start,
+                        to_datetime=start + dt.timedelta(days=29),
+                        plan_name="Scale plan" if size >= 20 and line % 2 else "",
+                    )
+                )
+            credits = []
+            if index % 5 == 0:
+                credits.append(CreditInput(kind=Credit.Kind.COUPON, amount_cents=1_000,
+                                           code="WELCOME10", name="Welcome discount"))  # fmt: skip
+            if index % 7 == 0:
+                credits.append(CreditInput(kind=Credit.Kind.PREPAID, amount_cents=2_500,
+                                           name="Prepaid credits"))  # fmt: skip
+            invoice = invoices.invoice_create(
+                organization=organization,
+                external_customer_id=customer.external_id,
+                fees=fees,
+                credits=credits,
+                purchase_order_number=f"PO-{1000 + index}" if index % 3 == 0 else "",
+                status=Invoice.Status.DRAFT if index % 9 == 8 else Invoice.Status.FINALIZED,
+                metadata=[{"key": "Contract", "value": f"C-{index:04d}"}] if index % 4 == 0 else [],
+            )
+            if index % 6 == 0 and invoice.status == Invoice.Status.FINALIZED:
+                invoices.invoice_update(invoice=invoice, payment_status="succeeded")
+            if index % 11 == 10 and invoice.status == Invoice.Status.FINALIZED:
+                invoices.invoice_void(invoice=invoice)
+        return organization

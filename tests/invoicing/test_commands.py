@@ -1,0 +1,64 @@
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from invoicing.models import ApiKey, Invoice, Organization, WebhookEndpoint
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_organization_prints_a_working_key_once():
+    result = json.loads(
+        _run("create_organization", "--name", "Acme", "--json",
+             "--webhook-url", "https://hooks.example.com/lago")
+    )  # fmt: skip
+    organization = Organization.objects.get(pk=result["organization_id"])
+    assert organization.name == "Acme"
+    assert WebhookEndpoint.objects.get(organization=organization).webhook_url.endswith("/lago")
+    key = ApiKey.objects.get(organization=organization)
+    assert result["api_key"].startswith(key.prefix) and result["api_key"] != key.key_hash
+    response = APIClient().get("/api/v1/invoices", HTTP_X_API_KEY=result["api_key"])
+    assert response.status_code == 200
+
+
+def test_create_organization_refuses_a_bad_webhook_url():
+    with pytest.raises(CommandError):
+        _run("create_organization", "--name", "Acme", "--webhook-url", "ftp://x")
+    assert not Organization.objects.exists()
+
+
+def test_seed_demo_builds_varied_invoices_once():
+    first = json.loads(_run("seed_demo", "--json"))
+    second = json.loads(_run("seed_demo", "--json"))
+    assert first["created"] and not second["created"]
+    assert first["organization_id"] == second["organization_id"]
+    assert first["api_key"] != second["api_key"]
+    invoices = Invoice.objects.filter(organization_id=first["organization_id"])
+    assert invoices.count() == 36
+    assert {"EUR", "JPY", "BHD", "USD"} <= set(invoices.values_list("currency", flat=True))
+    assert {"draft", "finalized", "voided"} == set(invoices.values_list("status", flat=True))
+    sizes = [i.fees.count() for i in invoices]
+    assert min(sizes) == 1 and max(sizes) >= 100
+    locales = set(invoices.values_list("customer__document_locale", flat=True))
+    assert {"ja", "zh-TW", "fr", "de"} <= locales
+    response = APIClient().get("/api/v1/invoices", HTTP_X_API_KEY=second["api_key"])
+    assert response.json()["meta"]["total_count"] == 36
+
+
+def test_openapi_schema_is_served_and_lists_both_write_paths(db):
+    response = APIClient().get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert "/api/v1/invoices" in schema["paths"]
+    assert "post" in schema["paths"]["/api/v1/invoices"]
+    assert "/api/v1/invoices/{invoice_id}/finalize" in schema["paths"]
+    assert APIClient().get("/api/docs/").status_code == 200
