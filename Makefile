@@ -13,6 +13,7 @@ run: setup
 	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 setup: $(VENV)/.installed
+	mkdir -p var
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 
 # Run the tests against the machine's PostgreSQL and Redis (127.0.0.1).
