@@ -351,8 +351,10 @@ def _finalize_locked(invoice: Invoice) -> None:
 
 
 def _locked_invoice(invoice: Invoice) -> Invoice:
+    # of=("self",): lock the invoice row only, not the joined customer and
+    # organization rows; numbering takes its own lock on the organization.
     return (
-        Invoice.objects.select_for_update()
+        Invoice.objects.select_for_update(of=("self",))
         .select_related("customer", "organization")
         .get(pk=invoice.pk)
     )
