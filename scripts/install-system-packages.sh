@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# System tools the tests use: pdftotext/pdftoppm (poppler-utils) read rendered
-# PDFs back. Installed only when missing; needs root (as on CI) or sudo.
+# System tools the tests use: pdftotext/pdftoppm/pdfinfo (poppler-utils) read
+# rendered PDFs back. Installed only when missing; needs root (as on CI) or sudo.
 set -euo pipefail
 missing=()
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+# CMaps poppler needs to read Chinese and Japanese text back out of a PDF.
+[ -d /usr/share/poppler/cMap ] || missing+=(poppler-data)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing system packages: ${missing[*]}"
 SUDO=""

@@ -1,0 +1,106 @@
+"""Benchmark of the invoice PDF renderer (one process, one core).
+
+    .venv/bin/python bench/render.py            # full run, about 10 s
+    .venv/bin/python bench/render.py --quick    # fewer repetitions
+
+Prints, for the one-page sample invoice (5 fees, logo, metadata, credits, shown
+as "5 (p1)") and invoices of 10, 200, 5,000 and 10,000 fees: the median wall time
+per PDF (and the number of repetitions), PDFs per second on one core, pages,
+bytes, and the process's peak resident memory so far. The first render of the
+process (fonts registered, locale data loaded) is shown separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import re
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# (fees, repetitions); 0 stands for the one-page sample_eur_invoice (5 fees).
+SIZES = ((0, 200), (10, 200), (200, 40), (5_000, 5), (10_000, 3))
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux: the peak of the whole process so far.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def accelerated() -> bool:
+    try:
+        import _rl_accel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the repetitions")
+    args = parser.parse_args()
+
+    # Imported here to time them: they are part of a worker's cold start.
+    start = time.perf_counter()
+    reportlab = importlib.import_module("reportlab")
+    pdf_module = importlib.import_module("invoicing.pdf")
+    samples = importlib.import_module("invoicing.pdf.samples")
+    imported = time.perf_counter() - start
+    render_invoice_pdf = pdf_module.render_invoice_pdf
+
+    print(
+        f"invoice PDF renderer {pdf_module.RENDERER_VERSION}, ReportLab {reportlab.Version}, "
+        f"rl_accel {'on' if accelerated() else 'off'}, Python {platform.python_version()}"
+    )
+    print(f"command: .venv/bin/python bench/render.py{' --quick' if args.quick else ''}\n")
+
+    first = samples.sample_eur_invoice()
+    start = time.perf_counter()
+    render_invoice_pdf(first)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    render_invoice_pdf(first)
+    second = time.perf_counter() - start
+    print(f"imports (ReportLab, Babel, renderer): {imported * 1000:.0f} ms")
+    print(
+        f"first render in this process (cold: fonts, locale data): {cold * 1000:.1f} ms; "
+        f"the same invoice again: {second * 1000:.1f} ms"
+    )
+    pdf_module.warm_up()
+    print()
+    header = (
+        f"{'fees':>7} {'reps':>5} {'median ms':>10} {'min ms':>8} {'PDF/s':>8} "
+        f"{'pages':>6} {'bytes':>10} {'peak RSS MB':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for fees, reps in SIZES:
+        if args.quick:
+            reps = max(1, reps // 10)
+        snapshot = samples.sample_snapshot(fees) if fees else samples.sample_eur_invoice()
+        timings = []
+        pdf = b""
+        for _ in range(reps):
+            start = time.perf_counter()
+            pdf = render_invoice_pdf(snapshot)
+            timings.append(time.perf_counter() - start)
+        median = statistics.median(timings)
+        pages = len(re.findall(rb"/Type /Page\b(?!s)", pdf))
+        print(
+            f"{fees or '5 (p1)':>7} {reps:>5} {median * 1000:>10.1f} {min(timings) * 1000:>8.1f} "
+            f"{1 / median:>8.1f} {pages:>6} {len(pdf):>10} {peak_rss_mb():>12.1f}"
+        )
+    print(
+        "\npeak RSS is ru_maxrss: the whole process's peak up to that row "
+        "(interpreter, fonts and every render before it included)."
+    )
+
+
+if __name__ == "__main__":
+    main()

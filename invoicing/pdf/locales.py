@@ -1,0 +1,616 @@
+"""Translated labels and Babel formatting for the invoice PDF.
+
+The labels live here as plain dicts (one per supported language) rather than
+in gettext catalogs: the renderer must stay importable without Django, and the
+set of strings is small and closed. Every locale defines every key; a test
+enforces it.
+
+Formatting rules (``docs/snapshot.md`` repeats them, tests rebuild them with
+Babel directly):
+
+* amounts: ``format_currency(minor / 10**precision, currency)`` where the
+  precision is ``babel.numbers.get_currency_precision`` (JPY 0, BHD 3);
+* unit prices: the same, normalized, with ``decimal_quantization=False`` so a
+  sub-cent unit price keeps its digits;
+* units: ``format_decimal(units.normalize(), decimal_quantization=False)``;
+* rates: ``format_percent((rate / 100).normalize(), decimal_quantization=False)``;
+* dates: ``format_date(d, "long")``; service periods:
+  ``format_interval(from, to, skeleton="yMMMd")``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_interval
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+)
+
+DEFAULT_LOCALE = "en"
+
+# Label keys, in the order the layout uses them.
+LABEL_KEYS = (
+    "invoice",
+    "invoice_number",
+    "purchase_order",
+    "issue_date",
+    "due_date",
+    "payment_term",
+    "from",
+    "bill_to",
+    "legal_number",
+    "tax_id",
+    "amount_due",
+    "description",
+    "units",
+    "unit_price",
+    "tax_rate",
+    "amount",
+    "subtotal_excl",
+    "tax_line",
+    "taxes",
+    "subtotal_incl",
+    "coupons",
+    "credit_notes",
+    "prepaid_credits",
+    "total_due",
+    "page",
+    "void",
+)
+
+# Plural forms are keyed by the CLDR category Babel's ``Locale.plural_form``
+# returns; "other" is always present and is the fallback.
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "invoice": "Invoice",
+        "invoice_number": "Invoice number",
+        "purchase_order": "Purchase order",
+        "issue_date": "Issue date",
+        "due_date": "Payment due date",
+        "payment_term": "Payment term",
+        "from": "From",
+        "bill_to": "Bill to",
+        "legal_number": "Registration number",
+        "tax_id": "Tax ID",
+        "amount_due": "Amount due",
+        "description": "Description",
+        "units": "Units",
+        "unit_price": "Unit price",
+        "tax_rate": "Tax rate",
+        "amount": "Amount",
+        "subtotal_excl": "Sub total (excl. tax)",
+        "tax_line": "{name} ({rate} on {base})",
+        "taxes": "Taxes",
+        "subtotal_incl": "Sub total (incl. tax)",
+        "coupons": "Coupons",
+        "credit_notes": "Credit notes",
+        "prepaid_credits": "Prepaid credits",
+        "total_due": "Total due",
+        "page": "Page {page} of {pages}",
+        "void": "VOID",
+    },
+    "fr": {
+        "invoice": "Facture",
+        "invoice_number": "Numéro de facture",
+        "purchase_order": "Bon de commande",
+        "issue_date": "Date d'émission",
+        "due_date": "Date d'échéance",
+        "payment_term": "Délai de paiement",
+        "from": "Émetteur",
+        "bill_to": "Facturé à",
+        "legal_number": "N° d'immatriculation",
+        "tax_id": "N° de TVA",
+        "amount_due": "Montant dû",
+        "description": "Description",
+        "units": "Quantité",
+        "unit_price": "Prix unitaire",
+        "tax_rate": "Taux de taxe",
+        "amount": "Montant",
+        "subtotal_excl": "Sous-total HT",
+        "tax_line": "{name} ({rate} sur {base})",
+        "taxes": "Taxes",
+        "subtotal_incl": "Sous-total TTC",
+        "coupons": "Coupons",
+        "credit_notes": "Avoirs",
+        "prepaid_credits": "Crédits prépayés",
+        "total_due": "Total à payer",
+        "page": "Page {page} sur {pages}",
+        "void": "ANNULÉE",
+    },
+    "de": {
+        "invoice": "Rechnung",
+        "invoice_number": "Rechnungsnummer",
+        "purchase_order": "Bestellnummer",
+        "issue_date": "Rechnungsdatum",
+        "due_date": "Fälligkeitsdatum",
+        "payment_term": "Zahlungsziel",
+        "from": "Von",
+        "bill_to": "Rechnung an",
+        "legal_number": "Registernummer",
+        "tax_id": "USt-IdNr.",
+        "amount_due": "Fälliger Betrag",
+        "description": "Beschreibung",
+        "units": "Menge",
+        "unit_price": "Einzelpreis",
+        "tax_rate": "Steuersatz",
+        "amount": "Betrag",
+        "subtotal_excl": "Zwischensumme (netto)",
+        "tax_line": "{name} ({rate} auf {base})",
+        "taxes": "Steuern",
+        "subtotal_incl": "Zwischensumme (brutto)",
+        "coupons": "Gutscheine",
+        "credit_notes": "Gutschriften",
+        "prepaid_credits": "Vorausbezahltes Guthaben",
+        "total_due": "Zu zahlender Betrag",
+        "page": "Seite {page} von {pages}",
+        "void": "STORNIERT",
+    },
+    "es": {
+        "invoice": "Factura",
+        "invoice_number": "Número de factura",
+        "purchase_order": "Orden de compra",
+        "issue_date": "Fecha de emisión",
+        "due_date": "Fecha de vencimiento",
+        "payment_term": "Plazo de pago",
+        "from": "De",
+        "bill_to": "Facturar a",
+        "legal_number": "Número de registro",
+        "tax_id": "NIF",
+        "amount_due": "Importe adeudado",
+        "description": "Descripción",
+        "units": "Cantidad",
+        "unit_price": "Precio unitario",
+        "tax_rate": "Tipo impositivo",
+        "amount": "Importe",
+        "subtotal_excl": "Subtotal (sin impuestos)",
+        "tax_line": "{name} ({rate} sobre {base})",
+        "taxes": "Impuestos",
+        "subtotal_incl": "Subtotal (con impuestos)",
+        "coupons": "Cupones",
+        "credit_notes": "Notas de crédito",
+        "prepaid_credits": "Créditos prepagados",
+        "total_due": "Total a pagar",
+        "page": "Página {page} de {pages}",
+        "void": "ANULADA",
+    },
+    "it": {
+        "invoice": "Fattura",
+        "invoice_number": "Numero fattura",
+        "purchase_order": "Ordine d'acquisto",
+        "issue_date": "Data di emissione",
+        "due_date": "Data di scadenza",
+        "payment_term": "Termini di pagamento",
+        "from": "Da",
+        "bill_to": "Intestata a",
+        "legal_number": "Numero di registrazione",
+        "tax_id": "Partita IVA",
+        "amount_due": "Importo dovuto",
+        "description": "Descrizione",
+        "units": "Quantità",
+        "unit_price": "Prezzo unitario",
+        "tax_rate": "Aliquota",
+        "amount": "Importo",
+        "subtotal_excl": "Subtotale (imposte escluse)",
+        "tax_line": "{name} ({rate} su {base})",
+        "taxes": "Imposte",
+        "subtotal_incl": "Subtotale (imposte incluse)",
+        "coupons": "Coupon",
+        "credit_notes": "Note di credito",
+        "prepaid_credits": "Crediti prepagati",
+        "total_due": "Totale dovuto",
+        "page": "Pagina {page} di {pages}",
+        "void": "ANNULLATA",
+    },
+    "nl": {
+        "invoice": "Factuur",
+        "invoice_number": "Factuurnummer",
+        "purchase_order": "Inkooporder",
+        "issue_date": "Factuurdatum",
+        "due_date": "Vervaldatum",
+        "payment_term": "Betalingstermijn",
+        "from": "Van",
+        "bill_to": "Factuur aan",
+        "legal_number": "Registratienummer",
+        "tax_id": "Btw-nummer",
+        "amount_due": "Te betalen bedrag",
+        "description": "Omschrijving",
+        "units": "Aantal",
+        "unit_price": "Prijs per eenheid",
+        "tax_rate": "Belastingtarief",
+        "amount": "Bedrag",
+        "subtotal_excl": "Subtotaal (excl. belasting)",
+        "tax_line": "{name} ({rate} over {base})",
+        "taxes": "Belastingen",
+        "subtotal_incl": "Subtotaal (incl. belasting)",
+        "coupons": "Kortingsbonnen",
+        "credit_notes": "Creditnota's",
+        "prepaid_credits": "Vooruitbetaald tegoed",
+        "total_due": "Totaal te betalen",
+        "page": "Pagina {page} van {pages}",
+        "void": "GEANNULEERD",
+    },
+    "nb": {
+        "invoice": "Faktura",
+        "invoice_number": "Fakturanummer",
+        "purchase_order": "Innkjøpsordre",
+        "issue_date": "Fakturadato",
+        "due_date": "Forfallsdato",
+        "payment_term": "Betalingsfrist",
+        "from": "Fra",
+        "bill_to": "Faktureres til",
+        "legal_number": "Organisasjonsnummer",
+        "tax_id": "MVA-nummer",
+        "amount_due": "Beløp å betale",
+        "description": "Beskrivelse",
+        "units": "Antall",
+        "unit_price": "Enhetspris",
+        "tax_rate": "Avgiftssats",
+        "amount": "Beløp",
+        "subtotal_excl": "Delsum (ekskl. avgifter)",
+        "tax_line": "{name} ({rate} av {base})",
+        "taxes": "Avgifter",
+        "subtotal_incl": "Delsum (inkl. avgifter)",
+        "coupons": "Rabattkuponger",
+        "credit_notes": "Kreditnotaer",
+        "prepaid_credits": "Forhåndsbetalt kreditt",
+        "total_due": "Totalt å betale",
+        "page": "Side {page} av {pages}",
+        "void": "ANNULLERT",
+    },
+    "sv": {
+        "invoice": "Faktura",
+        "invoice_number": "Fakturanummer",
+        "purchase_order": "Inköpsorder",
+        "issue_date": "Fakturadatum",
+        "due_date": "Förfallodatum",
+        "payment_term": "Betalningsvillkor",
+        "from": "Från",
+        "bill_to": "Faktureras till",
+        "legal_number": "Organisationsnummer",
+        "tax_id": "Momsregistreringsnummer",
+        "amount_due": "Att betala",
+        "description": "Beskrivning",
+        "units": "Antal",
+        "unit_price": "À-pris",
+        "tax_rate": "Skattesats",
+        "amount": "Belopp",
+        "subtotal_excl": "Delsumma (exkl. skatt)",
+        "tax_line": "{name} ({rate} på {base})",
+        "taxes": "Skatter",
+        "subtotal_incl": "Delsumma (inkl. skatt)",
+        "coupons": "Rabattkuponger",
+        "credit_notes": "Kreditnotor",
+        "prepaid_credits": "Förbetald kredit",
+        "total_due": "Totalt att betala",
+        "page": "Sida {page} av {pages}",
+        "void": "MAKULERAD",
+    },
+    "pt_BR": {
+        "invoice": "Fatura",
+        "invoice_number": "Número da fatura",
+        "purchase_order": "Ordem de compra",
+        "issue_date": "Data de emissão",
+        "due_date": "Data de vencimento",
+        "payment_term": "Prazo de pagamento",
+        "from": "De",
+        "bill_to": "Faturar para",
+        "legal_number": "Número de registro",
+        "tax_id": "Identificação fiscal",
+        "amount_due": "Valor devido",
+        "description": "Descrição",
+        "units": "Quantidade",
+        "unit_price": "Preço unitário",
+        "tax_rate": "Alíquota",
+        "amount": "Valor",
+        "subtotal_excl": "Subtotal (sem impostos)",
+        "tax_line": "{name} ({rate} sobre {base})",
+        "taxes": "Impostos",
+        "subtotal_incl": "Subtotal (com impostos)",
+        "coupons": "Cupons",
+        "credit_notes": "Notas de crédito",
+        "prepaid_credits": "Créditos pré-pagos",
+        "total_due": "Total a pagar",
+        "page": "Página {page} de {pages}",
+        "void": "CANCELADA",
+    },
+    "pl": {
+        "invoice": "Faktura",
+        "invoice_number": "Numer faktury",
+        "purchase_order": "Zamówienie",
+        "issue_date": "Data wystawienia",
+        "due_date": "Termin płatności",
+        "payment_term": "Warunki płatności",
+        "from": "Sprzedawca",
+        "bill_to": "Nabywca",
+        "legal_number": "Numer rejestrowy",
+        "tax_id": "NIP",
+        "amount_due": "Kwota do zapłaty",
+        "description": "Opis",
+        "units": "Ilość",
+        "unit_price": "Cena jednostkowa",
+        "tax_rate": "Stawka podatku",
+        "amount": "Kwota",
+        "subtotal_excl": "Suma netto",
+        "tax_line": "{name} ({rate} od {base})",
+        "taxes": "Podatki",
+        "subtotal_incl": "Suma brutto",
+        "coupons": "Kupony",
+        "credit_notes": "Faktury korygujące",
+        "prepaid_credits": "Środki przedpłacone",
+        "total_due": "Do zapłaty",
+        "page": "Strona {page} z {pages}",
+        "void": "ANULOWANA",
+    },
+    "ja": {
+        "invoice": "請求書",
+        "invoice_number": "請求書番号",
+        "purchase_order": "発注番号",
+        "issue_date": "発行日",
+        "due_date": "支払期日",
+        "payment_term": "支払条件",
+        "from": "請求元",
+        "bill_to": "請求先",
+        "legal_number": "法人番号",
+        "tax_id": "登録番号",
+        "amount_due": "ご請求金額",
+        "description": "内容",
+        "units": "数量",
+        "unit_price": "単価",
+        "tax_rate": "税率",
+        "amount": "金額",
+        "subtotal_excl": "小計（税抜）",
+        "tax_line": "{name}（{rate}、対象額 {base}）",
+        "taxes": "税額",
+        "subtotal_incl": "小計（税込）",
+        "coupons": "クーポン",
+        "credit_notes": "クレジットノート",
+        "prepaid_credits": "前払いクレジット",
+        "total_due": "お支払い合計",
+        "page": "{page} / {pages} ページ",
+        "void": "無効",
+    },
+    "zh_TW": {
+        "invoice": "發票",
+        "invoice_number": "發票號碼",
+        "purchase_order": "採購單號碼",
+        "issue_date": "開立日期",
+        "due_date": "付款截止日",
+        "payment_term": "付款條件",
+        "from": "賣方",
+        "bill_to": "買方",
+        "legal_number": "登記編號",
+        "tax_id": "統一編號",
+        "amount_due": "應付金額",
+        "description": "項目",
+        "units": "數量",
+        "unit_price": "單價",
+        "tax_rate": "稅率",
+        "amount": "金額",
+        "subtotal_excl": "小計（未稅）",
+        "tax_line": "{name}（{rate}，稅基 {base}）",
+        "taxes": "稅額",
+        "subtotal_incl": "小計（含稅）",
+        "coupons": "優惠券",
+        "credit_notes": "折讓單",
+        "prepaid_credits": "預付額度",
+        "total_due": "應付總額",
+        "page": "第 {page} 頁，共 {pages} 頁",
+        "void": "作廢",
+    },
+    "zh_CN": {
+        "invoice": "发票",
+        "invoice_number": "发票号码",
+        "purchase_order": "采购订单号",
+        "issue_date": "开具日期",
+        "due_date": "付款截止日期",
+        "payment_term": "付款条件",
+        "from": "销售方",
+        "bill_to": "购买方",
+        "legal_number": "注册号",
+        "tax_id": "纳税人识别号",
+        "amount_due": "应付金额",
+        "description": "项目",
+        "units": "数量",
+        "unit_price": "单价",
+        "tax_rate": "税率",
+        "amount": "金额",
+        "subtotal_excl": "小计（不含税）",
+        "tax_line": "{name}（{rate}，计税基础 {base}）",
+        "taxes": "税额",
+        "subtotal_incl": "小计（含税）",
+        "coupons": "优惠券",
+        "credit_notes": "红字发票",
+        "prepaid_credits": "预付额度",
+        "total_due": "应付总额",
+        "page": "第 {page} 页，共 {pages} 页",
+        "void": "作废",
+    },
+    "ar": {
+        "invoice": "فاتورة",
+        "invoice_number": "رقم الفاتورة",
+        "purchase_order": "أمر الشراء",
+        "issue_date": "تاريخ الإصدار",
+        "due_date": "تاريخ الاستحقاق",
+        "payment_term": "مدة السداد",
+        "from": "من",
+        "bill_to": "فاتورة إلى",
+        "legal_number": "رقم السجل التجاري",
+        "tax_id": "الرقم الضريبي",
+        "amount_due": "المبلغ المستحق",
+        "description": "الوصف",
+        "units": "الكمية",
+        "unit_price": "سعر الوحدة",
+        "tax_rate": "نسبة الضريبة",
+        "amount": "المبلغ",
+        "subtotal_excl": "المجموع الفرعي (غير شامل الضريبة)",
+        "tax_line": "{name} ({rate} على {base})",
+        "taxes": "الضرائب",
+        "subtotal_incl": "المجموع الفرعي (شامل الضريبة)",
+        "coupons": "القسائم",
+        "credit_notes": "إشعارات دائنة",
+        "prepaid_credits": "الرصيد المدفوع مسبقًا",
+        "total_due": "الإجمالي المستحق",
+        "page": "صفحة {page} من {pages}",
+        "void": "ملغاة",
+    },
+}
+
+# "{n} days" for the net payment term, by CLDR plural category.
+DAYS: dict[str, dict[str, str]] = {
+    "en": {"one": "{n} day", "other": "{n} days"},
+    "fr": {"one": "{n} jour", "other": "{n} jours"},
+    "de": {"one": "{n} Tag", "other": "{n} Tage"},
+    "es": {"one": "{n} día", "other": "{n} días"},
+    "it": {"one": "{n} giorno", "other": "{n} giorni"},
+    "nl": {"one": "{n} dag", "other": "{n} dagen"},
+    "nb": {"one": "{n} dag", "other": "{n} dager"},
+    "sv": {"one": "{n} dag", "other": "{n} dagar"},
+    "pt_BR": {"one": "{n} dia", "other": "{n} dias"},
+    "pl": {"one": "{n} dzień", "few": "{n} dni", "many": "{n} dni", "other": "{n} dnia"},
+    "ja": {"other": "{n}日"},
+    "zh_TW": {"other": "{n} 天"},
+    "zh_CN": {"other": "{n} 天"},
+    "ar": {
+        "zero": "{n} يوم",
+        "one": "يوم واحد",
+        "two": "يومان",
+        "few": "{n} أيام",
+        "many": "{n} يومًا",
+        "other": "{n} يوم",
+    },
+}
+
+SUPPORTED_LOCALES = tuple(LABELS)
+
+# Bare language codes that map to a regional label set we carry.
+_LANGUAGE_DEFAULTS = {"pt": "pt_BR", "zh": "zh_TW"}
+
+
+def resolve_locale(locale: str | None) -> tuple[str, Locale]:
+    """Return ``(label_key, babel_locale)`` for a snapshot locale.
+
+    Accepts ``pt-BR`` and ``pt_BR`` alike. The labels come from the closest
+    supported language; numbers and dates use the most specific locale Babel
+    knows (``de-CH`` gets German labels and Swiss number formatting). Anything
+    unknown falls back to English.
+    """
+    raw = (locale or "").strip().replace("-", "_")
+    try:
+        babel_locale = Locale.parse(raw) if raw else None
+    except (UnknownLocaleError, ValueError):
+        babel_locale = None
+    if babel_locale is None:
+        return DEFAULT_LOCALE, Locale.parse(DEFAULT_LOCALE)
+    language = babel_locale.language
+    candidates = [str(babel_locale), f"{language}_{babel_locale.territory or ''}"]
+    if language == "zh":
+        # Script decides between our two Chinese label sets.
+        simplified = babel_locale.script == "Hans" or babel_locale.territory in ("CN", "SG")
+        candidates.append("zh_CN" if simplified else "zh_TW")
+    candidates += [language, _LANGUAGE_DEFAULTS.get(language, "")]
+    for key in candidates:
+        if key in LABELS:
+            return key, babel_locale
+    return DEFAULT_LOCALE, Locale.parse(DEFAULT_LOCALE)
+
+
+class Formatter:
+    """Locale- and currency-bound formatting, memoized per render.
+
+    Babel's formatting costs 10-20 us a call; invoices repeat the same rates,
+    units, dates and often amounts, so each method caches by value.
+    """
+
+    def __init__(self, label_key: str, locale: Locale, currency: str) -> None:
+        self.key = label_key
+        self.locale = locale
+        self.currency = currency
+        self.precision = get_currency_precision(currency)
+        self.labels = LABELS[label_key]
+        self._money: dict[int, str] = {}
+        self._price: dict[Decimal, str] = {}
+        self._units: dict[Decimal, str] = {}
+        self._percent: dict[Decimal, str] = {}
+        self._dates: dict[dt.date, str] = {}
+        self._periods: dict[tuple[dt.date | None, dt.date | None], str] = {}
+
+    def label(self, key: str) -> str:
+        return self.labels[key]
+
+    def money(self, minor: int) -> str:
+        text = self._money.get(minor)
+        if text is None:
+            major = Decimal(minor).scaleb(-self.precision)
+            text = format_currency(major, self.currency, locale=self.locale)
+            self._money[minor] = text
+        return text
+
+    def unit_price(self, minor: Decimal) -> str:
+        text = self._price.get(minor)
+        if text is None:
+            major = minor.scaleb(-self.precision).normalize()
+            text = format_currency(
+                major, self.currency, locale=self.locale, decimal_quantization=False
+            )
+            self._price[minor] = text
+        return text
+
+    def units(self, units: Decimal) -> str:
+        text = self._units.get(units)
+        if text is None:
+            text = format_decimal(units.normalize(), locale=self.locale, decimal_quantization=False)
+            self._units[units] = text
+        return text
+
+    def percent(self, rate: Decimal) -> str:
+        text = self._percent.get(rate)
+        if text is None:
+            text = format_percent(
+                (rate / 100).normalize(), locale=self.locale, decimal_quantization=False
+            )
+            self._percent[rate] = text
+        return text
+
+    def date(self, value: dt.date) -> str:
+        text = self._dates.get(value)
+        if text is None:
+            text = format_date(value, "long", locale=self.locale)
+            self._dates[value] = text
+        return text
+
+    def period(self, start: dt.date | None, end: dt.date | None) -> str:
+        key = (start, end)
+        text = self._periods.get(key)
+        if text is None:
+            if start and end:
+                text = format_interval(start, end, skeleton="yMMMd", locale=self.locale)
+            elif start or end:
+                text = format_date(start or end, "medium", locale=self.locale)
+            else:
+                text = ""
+            self._periods[key] = text
+        return text
+
+    def days(self, count: int) -> str:
+        forms = DAYS[self.key]
+        category = Locale.parse(self.key).plural_form(count)
+        return forms.get(category, forms["other"]).format(n=count)
+
+    def country(self, code: str) -> str:
+        if not code:
+            return ""
+        return self.locale.territories.get(code.upper(), code)
+
+    def page(self, page: int, pages: int) -> str:
+        return self.labels["page"].format(page=page, pages=pages)
+
+    def tax_line(self, name: str, rate: Decimal, base_minor: int) -> str:
+        return self.labels["tax_line"].format(
+            name=name, rate=self.percent(rate), base=self.money(base_minor)
+        )

@@ -1,0 +1,72 @@
+"""Wrapping, script runs and bidi helpers of the renderer."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from invoicing.pdf import text as fonts
+
+fonts.register_fonts()
+
+WORDS = st.text(
+    alphabet=st.sampled_from(list("abcdefghijklmnopWXYZ ĄęŁ€0123456789.-山田ا")),
+    min_size=0,
+    max_size=300,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=WORDS, width=st.floats(min_value=20, max_value=400), bold=st.booleans())
+def test_wrap_fits_and_keeps_every_character(text: str, width: float, bold: bool) -> None:
+    prepared = fonts.prepare(text)
+    lines = fonts.wrap(prepared, bold, 8, width)
+    assert lines
+    for line in lines:
+        # A line only overflows when it is a single character wider than the column.
+        assert fonts.width(line, bold, 8) <= width + 1e-6 or len(line) == 1
+    assert "".join(lines).replace(" ", "") == prepared.replace(" ", "").replace("\n", "")
+
+
+def test_wrap_prefers_spaces_and_breaks_overlong_words() -> None:
+    width = max(fonts.width(part, False, 10) for part in ("alpha beta", "gamma delta"))
+    lines = fonts.wrap("alpha beta gamma delta", False, 10, width)
+    assert lines == ["alpha beta", "gamma delta"]
+    word = "x" * 200
+    pieces = fonts.wrap(word, False, 10, 60)
+    assert len(pieces) > 3
+    assert "".join(pieces) == word
+    assert all(fonts.width(piece, False, 10) <= 60 for piece in pieces)
+
+
+def test_hard_line_breaks_are_kept() -> None:
+    assert fonts.wrap(fonts.prepare("one\r\ntwo\nthree"), False, 8, 500) == ["one", "two", "three"]
+
+
+def test_runs_pick_a_font_per_script() -> None:
+    runs = fonts.runs("Invoice 山田太郎 ありがとう", False, fonts.cjk_order("en"))
+    assert runs[0] == (fonts.REGULAR, "Invoice ")
+    assert {name for name, chunk in runs[1:] if chunk.strip()} <= set(fonts.CJK_FONTS.values())
+    # Kana make it Japanese whatever the document language.
+    assert ("HeiseiKakuGo-W5", "ありがとう") in runs
+    # Han only: the document's own CJK language first.
+    assert fonts.runs("山田", True, fonts.cjk_order("zh_TW")) == [("MSung-Light", "山田")]
+    assert fonts.runs("山田", True, fonts.cjk_order("ja")) == [("HeiseiKakuGo-W5", "山田")]
+    # Simplified-only characters go to the Simplified Chinese font.
+    assert fonts.runs("张伟", False, fonts.cjk_order("en")) == [("STSong-Light", "张伟")]
+    assert fonts.runs("삼성", False)[0][0] == "HYGothic-Medium"
+
+
+def test_unknown_characters_become_a_visible_replacement() -> None:
+    runs = fonts.runs("a\u0915b", False)  # Devanagari: neither DejaVu Sans nor CJK fonts
+    assert "".join(chunk for _, chunk in runs) == "a\ufffdb"
+
+
+def test_visual_order_and_shaping() -> None:
+    shaped = fonts.prepare("فاتورة")
+    assert shaped != "فاتورة"  # joined (presentation) forms
+    assert fonts.visual(shaped) == shaped[::-1]
+    assert fonts.visual("abc (1)") == "abc (1)"
+    # Brackets in right-to-left text are mirrored.
+    assert fonts.visual(fonts.prepare("(ب)")).startswith("(")
+    assert "\u200f" not in fonts.visual("\u200f1.00\u00a0د.إ.\u200f")
