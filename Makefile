@@ -10,7 +10,7 @@ PORT ?= 8000
 # local files under var/, no Redis, PostgreSQL or S3 needed.
 run: setup
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	PORT=$(PORT) bash scripts/dev-run.sh
 
 setup: $(VENV)/.installed
 	mkdir -p var

@@ -140,3 +140,101 @@ LOGGING = {
 # Values the services read at call time (never at import time of a module).
 PDF_URL_TTL_SECONDS = env_int("PDF_URL_TTL_SECONDS", 3600)
 LOTUS_PDF_WAIT_SECONDS = env_float("LOTUS_PDF_WAIT_SECONDS", 10.0)
+PDF_MAX_ATTEMPTS = env_int("PDF_MAX_ATTEMPTS", 5)
+# A render holds its job this long; past it, the worker is presumed dead and
+# the sweep hands the job to another. Far above the slowest render measured
+# (10,000 fees in about 2 s).
+PDF_RENDER_LEASE_SECONDS = env_int("PDF_RENDER_LEASE_SECONDS", 120)
+# A pending job whose broker message is older than this is enqueued again.
+PDF_REQUEUE_AFTER_SECONDS = env_int("PDF_REQUEUE_AFTER_SECONDS", 60)
+# Lifetime of the presigned object-store URL a download redirects to.
+PDF_REDIRECT_TTL_SECONDS = env_int("PDF_REDIRECT_TTL_SECONDS", 60)
+
+# ------------------------------------------------------------------ storage
+# Invoices' PDFs and organizations' logos. Local files under var/files by
+# default (outside STATIC_ROOT and MEDIA_URL: never served directly, only
+# through signed URLs); any S3-compatible store when a bucket is named.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    _files_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": PDF_REDIRECT_TTL_SECONDS,
+            # Keys carry the content's checksum: same key, same bytes.
+            "file_overwrite": True,
+            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+        },
+    }
+else:
+    _files_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "files"), "allow_overwrite": True},
+    }
+STORAGES = {
+    "default": _files_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# ------------------------------------------------------------------- celery
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Redis re-delivers an unacknowledged message after this long; it must
+        # exceed the longest task, or a slow render would be run twice.
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+    }
+else:
+    # Embedded default: Kombu's filesystem transport, one machine, no broker
+    # to install. Messages are files under var/celery; see README for limits.
+    CELERY_BROKER_URL = "filesystem://"
+    _queue_dir = str(VAR_DIR / "celery" / "queue")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": _queue_dir,
+        "data_folder_out": _queue_dir,
+        "control_folder": str(VAR_DIR / "celery" / "control"),
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# Tasks are idempotent (they claim their row first), so a task whose worker
+# died is safely run again: acknowledge after running, requeue on worker loss.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message at a time per process: a long render must not hold others back.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "pdf"
+CELERY_TASK_ROUTES = {
+    "invoicing.pdf.*": {"queue": "pdf"},
+    "invoicing.webhooks.*": {"queue": "webhooks"},
+}
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
+# Recycle worker processes now and then so a slow leak cannot grow forever.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = 2000
+# Publishing happens inside web requests: fail fast when the broker is down
+# (the row is the truth and the sweep re-enqueues), never block the request.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BEAT_SCHEDULE = {
+    "pdf-sweep": {"task": "invoicing.pdf.sweep", "schedule": 15.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -2,6 +2,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import make_organization
+from tests.processes import STARTED
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stop_leftover_workers():
+    yield
+    for worker in STARTED:
+        worker.stop()
 
 
 @pytest.fixture

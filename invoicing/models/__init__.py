@@ -7,7 +7,8 @@ from invoicing.models.invoices import (
     InvoiceAppliedTax,
 )
 from invoicing.models.organizations import ApiKey, Organization
-from invoicing.models.webhooks import WebhookEndpoint
+from invoicing.models.pdf import PdfJob
+from invoicing.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "AddOn",
@@ -19,6 +20,9 @@ __all__ = [
     "Invoice",
     "InvoiceAppliedTax",
     "Organization",
+    "PdfJob",
     "Tax",
+    "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -33,3 +33,72 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.webhook_url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class WebhookEvent(models.Model):
+    """Something that happened to an object, recorded in the same transaction
+    as the change itself; its deliveries carry it to each endpoint."""
+
+    class EventType(models.TextChoices):
+        INVOICE_CREATED = "invoice.created"
+        INVOICE_GENERATED = "invoice.generated"
+        INVOICE_VOIDED = "invoice.voided"
+        INVOICE_PAYMENT_STATUS_UPDATED = "invoice.payment_status_updated"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    event_type = models.CharField(max_length=64, choices=EventType.choices)
+    object_type = models.CharField(max_length=32, default="invoice")
+    object_id = models.UUIDField(db_index=True)
+    # Lago's payload as of the event, without ``file_url``: download URLs
+    # expire, so the sender adds a fresh one to each attempt.
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.object_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint. Its id is the receiver's idempotency key
+    (``X-Lago-Unique-Key``, ``webhook-id``), the same on every attempt."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_once_per_endpoint")
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["status", "updated_at"], name="delivery_state_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.endpoint} ({self.status})"

@@ -24,6 +24,7 @@ from invoicing.models import (
     InvoiceAppliedTax,
     Organization,
     Tax,
+    WebhookEvent,
 )
 from invoicing.money import (
     MAX_AMOUNT_CENTS,
@@ -33,6 +34,8 @@ from invoicing.money import (
     is_currency,
 )
 from invoicing.services.catalog import taxes_by_codes
+from invoicing.services.events import event_record
+from invoicing.services.pdf import invoice_pdf_regenerate, invoice_pdf_request
 
 
 @dataclass(frozen=True)
@@ -348,6 +351,9 @@ def _finalize_locked(invoice: Invoice) -> None:
     invoice.status = Invoice.Status.FINALIZED
     invoice.finalized_at = timezone.now()
     invoice.save()
+    event_record(invoice=invoice, event_type=WebhookEvent.EventType.INVOICE_CREATED)
+    # Every finalized invoice gets its PDF without anybody asking.
+    invoice_pdf_request(invoice=invoice)
 
 
 def _locked_invoice(invoice: Invoice) -> Invoice:
@@ -378,6 +384,9 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
     locked.status = Invoice.Status.VOIDED
     locked.voided_at = timezone.now()
     locked.save(update_fields=["status", "voided_at", "updated_at"])
+    event_record(invoice=locked, event_type=WebhookEvent.EventType.INVOICE_VOIDED)
+    # The stored PDF must now carry the VOID mark: a new version replaces it.
+    invoice_pdf_regenerate(invoice=locked)
     return locked
 
 
@@ -389,7 +398,8 @@ def invoice_update(
     metadata: list[dict[str, Any]] | None = None,
 ) -> Invoice:
     locked = _locked_invoice(invoice)
-    if payment_status is not None and payment_status != locked.payment_status:
+    payment_changed = payment_status is not None and payment_status != locked.payment_status
+    if payment_changed:
         if locked.status == Invoice.Status.DRAFT:
             raise NotAllowed(
                 "a draft invoice has no payment status",
@@ -402,4 +412,8 @@ def invoice_update(
     if metadata is not None:
         locked.metadata = _invoice_metadata(locked.metadata, metadata)
     locked.save()
+    if payment_changed:
+        event_record(
+            invoice=locked, event_type=WebhookEvent.EventType.INVOICE_PAYMENT_STATUS_UPDATED
+        )
     return locked

@@ -14,6 +14,7 @@ urlpatterns = [
     path("invoices/<str:invoice_id>", views.InvoiceApi.as_view()),
     path("invoices/<str:invoice_id>/finalize", views.InvoiceFinalizeApi.as_view()),
     path("invoices/<str:invoice_id>/void", views.InvoiceVoidApi.as_view()),
+    path("invoices/<str:invoice_id>/download", views.InvoiceDownloadApi.as_view()),
     # Anything else under /api/v1/ is Lago's JSON 404, whatever the method.
     re_path(r"^.*$", not_found_view),
 ]

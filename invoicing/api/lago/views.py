@@ -14,8 +14,9 @@ from invoicing import selectors
 from invoicing.api.lago import serializers as s
 from invoicing.api.lago.errors import exception_handler
 from invoicing.api.pagination import paginate
-from invoicing.models import AddOn, Customer, Invoice, Tax
-from invoicing.services import catalog, invoices
+from invoicing.models import AddOn, Customer, Invoice, PdfJob, Tax
+from invoicing.services import catalog, invoices, pdf
+from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import FeeInput
 
 
@@ -304,3 +305,27 @@ class InvoiceVoidApi(LagoApi):
     def post(self, request, invoice_id: str):
         invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
         return _invoice_response(invoices.invoice_void(invoice=invoice))
+
+
+class InvoiceDownloadApi(LagoApi):
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("invoice", s.InvoiceBaseOutput), 404),
+        summary="Download an invoice's PDF",
+        description=(
+            "With the PDF stored: the invoice with `file_url`. Otherwise its generation is "
+            "queued and the answer is an empty 200; an `invoice.generated` webhook follows."
+        ),
+    )
+    def post(self, request, invoice_id: str):
+        invoice = selectors.invoice_get(
+            organization=self.organization,
+            invoice_id=invoice_id,
+            statuses=(Invoice.Status.FINALIZED,),
+        )
+        job = pdf.invoice_pdf_request(invoice=invoice)
+        if job.state != PdfJob.State.READY:
+            # Never wait for rendering here: lago-python-client times out at 5 s.
+            return Response(status=200, content_type="application/json")
+        context = {"file_url": pdf_download_url(job)}
+        return Response({"invoice": s.InvoiceBaseOutput(invoice, context=context).data})

@@ -1,0 +1,350 @@
+"""PDF jobs: request (idempotent), run (claim, render, store, finish), sweep,
+and the invoice snapshot the renderer draws from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from invoicing.dispatch import RENDER_PDF_TASK, send, send_on_commit
+from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
+from invoicing.pdf import snapshot as snap
+from invoicing.services.events import event_record
+
+logger = logging.getLogger("invoicing.pdf")
+
+# Backoff between failed attempts of one job, in seconds (then the last value).
+RETRY_BACKOFF_S = (5, 30, 120, 600)
+
+RENDERABLE = (Invoice.Status.FINALIZED, Invoice.Status.VOIDED)
+
+
+def _current_job(invoice_id) -> PdfJob | None:
+    return PdfJob.objects.filter(invoice_id=invoice_id, is_current=True).first()
+
+
+def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
+    """The invoice's current PDF job, created if there is none.
+
+    However many requests arrive at once, one job exists: the insert skips on
+    the partial unique constraint ``pdf_job_one_current`` and everybody reads
+    the row that won. Only the request that created the job enqueues it; a
+    lost message is re-sent by the sweep.
+    """
+    job = _current_job(invoice.id)
+    if job is not None:
+        return job
+    with transaction.atomic():
+        created = PdfJob.objects.bulk_create(
+            [PdfJob(invoice_id=invoice.id, organization_id=invoice.organization_id)],
+            ignore_conflicts=True,
+        )
+        job = _current_job(invoice.id)
+        # bulk_create with ignore_conflicts does not say whether it inserted;
+        # the row we read is ours if its id is the one we generated.
+        if created and job.id == created[0].id:
+            PdfJob.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+            send_on_commit(RENDER_PDF_TASK, str(job.id))
+    return job
+
+
+@transaction.atomic
+def invoice_pdf_regenerate(*, invoice: Invoice) -> PdfJob:
+    """Retire the current version (its URLs stop working) and start a new one."""
+    Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+    old = _current_job(invoice.id)
+    version = (old.version + 1) if old else 1
+    if old:
+        PdfJob.objects.filter(pk=old.pk).update(is_current=False)
+    job = PdfJob.objects.create(
+        invoice_id=invoice.id,
+        organization_id=invoice.organization_id,
+        version=version,
+        enqueued_at=timezone.now(),
+    )
+    send_on_commit(RENDER_PDF_TASK, str(job.id))
+    return job
+
+
+def pdf_job_retry(*, job: PdfJob) -> PdfJob:
+    """Re-arm a failed job for a fresh series of attempts (operators)."""
+    updated = PdfJob.objects.filter(pk=job.pk, state=PdfJob.State.FAILED, is_current=True).update(
+        state=PdfJob.State.PENDING, attempts=0, available_at=None, enqueued_at=timezone.now()
+    )
+    if updated:
+        send_on_commit(RENDER_PDF_TASK, str(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def _claimable(now: dt.datetime) -> Q:
+    pending = Q(state=PdfJob.State.PENDING) & (
+        Q(available_at__isnull=True) | Q(available_at__lte=now)
+    )
+    abandoned = Q(state=PdfJob.State.RENDERING, lease_expires_at__lt=now)
+    return pending | abandoned
+
+
+_PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+
+
+def page_count(pdf: bytes) -> int:
+    """Pages of a PDF written by ReportLab (page objects are never compressed)."""
+    return len(_PAGE_OBJECT.findall(pdf))
+
+
+def storage_key(job: PdfJob, checksum: str) -> str:
+    # Deterministic (a re-run overwrites the same object) and unguessable
+    # (the invoice id is a random UUID); the checksum names the version.
+    return f"invoices/{job.organization_id}/{job.invoice_id}/{checksum}.pdf"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    job_id: str
+    outcome: str  # "ready" | "retry" | "failed" | "skipped"
+    detail: str = ""
+
+
+def pdf_job_run(*, job_id: str) -> RunResult:
+    """Claim the job, render, store, and finish it. Safe to call any number of
+    times, concurrently: only the worker that claims the job renders, and only
+    the holder of the current attempt may finish it."""
+    from invoicing.pdf import RENDERER_VERSION, render_invoice_pdf
+
+    now = timezone.now()
+    lease = dt.timedelta(seconds=settings.PDF_RENDER_LEASE_SECONDS)
+    claimed = PdfJob.objects.filter(
+        _claimable(now), pk=job_id, is_current=True, attempts__lt=settings.PDF_MAX_ATTEMPTS
+    ).update(
+        state=PdfJob.State.RENDERING,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        lease_expires_at=now + lease,
+    )
+    if not claimed:
+        return RunResult(job_id, "skipped")
+    job = PdfJob.objects.select_related("invoice").get(pk=job_id)
+    attempt = job.attempts
+    try:
+        snapshot = invoice_snapshot(job.invoice)
+        started = time.perf_counter()
+        pdf = render_invoice_pdf(snapshot)
+        render_ms = int((time.perf_counter() - started) * 1000)
+        checksum = hashlib.sha256(pdf).hexdigest()
+        key = storage_key(job, checksum)
+        stored_as = default_storage.save(key, ContentFile(pdf))
+        if stored_as != key:
+            raise RuntimeError(f"storage renamed {key} to {stored_as}")
+    except Exception as exc:
+        logger.exception("PDF job %s attempt %s failed", job_id, attempt)
+        return _fail_attempt(job, attempt, f"{type(exc).__name__}: {exc}")
+
+    with transaction.atomic():
+        finished = PdfJob.objects.filter(
+            pk=job.pk, state=PdfJob.State.RENDERING, attempts=attempt, is_current=True
+        ).update(
+            state=PdfJob.State.READY,
+            storage_key=key,
+            checksum=checksum,
+            size_bytes=len(pdf),
+            page_count=page_count(pdf),
+            render_ms=render_ms,
+            renderer_version=RENDERER_VERSION,
+            finished_at=timezone.now(),
+            last_error="",
+            lease_expires_at=None,
+        )
+        if not finished:
+            # Another worker took the job over after our lease ran out, or an
+            # operator regenerated it: that run owns the outcome.
+            return RunResult(job_id, "skipped", "lost the job before finishing")
+        event_record(invoice=job.invoice, event_type=WebhookEvent.EventType.INVOICE_GENERATED)
+    logger.info("PDF job %s ready: %s bytes in %s ms", job_id, len(pdf), render_ms)
+    return RunResult(job_id, "ready")
+
+
+def _fail_attempt(job: PdfJob, attempt: int, error: str) -> RunResult:
+    error = error[:4000]
+    mine = PdfJob.objects.filter(pk=job.pk, state=PdfJob.State.RENDERING, attempts=attempt)
+    if attempt >= settings.PDF_MAX_ATTEMPTS:
+        mine.update(
+            state=PdfJob.State.FAILED,
+            last_error=error,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        return RunResult(str(job.pk), "failed", error)
+    delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
+    now = timezone.now()
+    if mine.update(
+        state=PdfJob.State.PENDING,
+        last_error=error,
+        available_at=now + dt.timedelta(seconds=delay),
+        enqueued_at=now,
+        lease_expires_at=None,
+    ):
+        send(RENDER_PDF_TASK, str(job.pk), countdown=delay)
+    return RunResult(str(job.pk), "retry", error)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: int
+    failed: int
+
+
+def pdf_jobs_sweep(*, limit: int = 500) -> SweepResult:
+    """Re-send jobs whose message may be lost (pending for too long) or whose
+    worker died (rendering past its lease); fail those out of attempts."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.PDF_REQUEUE_AFTER_SECONDS)
+    exhausted = PdfJob.objects.filter(
+        _claimable(now), is_current=True, attempts__gte=settings.PDF_MAX_ATTEMPTS
+    )
+    # A job whose last attempts died with their worker has no error text.
+    exhausted.filter(last_error="").update(
+        last_error="attempts exhausted: the worker was lost while rendering"
+    )
+    out_of_attempts = exhausted.update(
+        state=PdfJob.State.FAILED, finished_at=now, lease_expires_at=None
+    )
+    waiting = (
+        Q(state=PdfJob.State.PENDING)
+        & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
+        & (Q(available_at__isnull=True) | Q(available_at__lte=now))
+    ) | Q(state=PdfJob.State.RENDERING, lease_expires_at__lt=now)
+    ids = list(
+        PdfJob.objects.filter(waiting, is_current=True)
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    if ids:
+        PdfJob.objects.filter(pk__in=ids).update(enqueued_at=now)
+        for job_id in ids:
+            send(RENDER_PDF_TASK, str(job_id))
+    return SweepResult(requeued=len(ids), failed=out_of_attempts)
+
+
+# ----------------------------------------------------------------- snapshot
+
+
+def _party_from(obj, *, name: str) -> snap.Party:
+    return snap.Party(
+        name=name,
+        legal_name=obj.legal_name,
+        legal_number=obj.legal_number,
+        tax_identification_number=obj.tax_identification_number,
+        email=obj.email,
+        phone=obj.phone,
+        address=snap.Address(
+            line1=obj.address_line1,
+            line2=obj.address_line2,
+            city=obj.city,
+            state=obj.state,
+            zipcode=obj.zipcode,
+            country=obj.country,
+        ),
+    )
+
+
+def _logo_bytes(organization) -> bytes | None:
+    if not organization.logo:
+        return None
+    try:
+        with organization.logo.open("rb") as handle:
+            return handle.read()
+    except OSError:
+        # A missing logo file must not block the invoice itself.
+        logger.warning("logo of organization %s is unreadable", organization.pk)
+        return None
+
+
+def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
+    """Freeze ``invoice`` into the renderer's plain-data input."""
+    invoice = (
+        Invoice.objects.select_related("customer", "organization")
+        .prefetch_related("fees", "applied_taxes", "credits")
+        .get(pk=invoice.pk)
+    )
+    organization, customer = invoice.organization, invoice.customer
+    credit_labels = {
+        Credit.Kind.COUPON: "coupon",
+        Credit.Kind.CREDIT_NOTE: "credit_note",
+        Credit.Kind.PREPAID: "prepaid",
+    }
+    return snap.InvoiceSnapshot(
+        id=str(invoice.id),
+        number=invoice.number or "",
+        status=invoice.status,
+        invoice_type=invoice.invoice_type,
+        currency=invoice.currency,
+        issuing_date=invoice.issuing_date,
+        payment_due_date=invoice.payment_due_date,
+        net_payment_term=invoice.net_payment_term,
+        created_at=invoice.finalized_at or invoice.created_at,
+        locale=customer.document_locale or organization.document_locale or "en",
+        timezone=customer.applicable_timezone,
+        organization=_party_from(organization, name=organization.name),
+        customer=_party_from(customer, name=customer.display_name),
+        purchase_order_number=invoice.purchase_order_number,
+        logo_png=_logo_bytes(organization),
+        invoice_footer=organization.invoice_footer,
+        metadata=tuple(
+            snap.MetadataItem(key=m["key"], value=m["value"])
+            for m in invoice.metadata
+            if m.get("display_in_invoice", True)
+        ),
+        fees=tuple(
+            snap.FeeLine(
+                display_name=fee.display_name,
+                description=fee.description,
+                from_date=fee.from_datetime.date() if fee.from_datetime else None,
+                to_date=fee.to_datetime.date() if fee.to_datetime else None,
+                units=fee.units,
+                unit_amount_cents=fee.unit_amount_cents,
+                amount_cents=fee.amount_cents,
+                taxes_rate=fee.taxes_rate,
+                taxes_amount_cents=fee.taxes_amount_cents,
+                plan_name=fee.plan_name,
+                subscription_id=fee.external_subscription_id,
+            )
+            for fee in invoice.fees.all()
+        ),
+        applied_taxes=tuple(
+            snap.AppliedTax(
+                name=t.tax_name,
+                code=t.tax_code,
+                rate=t.tax_rate,
+                amount_cents=t.amount_cents,
+                fees_amount_cents=t.fees_amount_cents,
+            )
+            for t in invoice.applied_taxes.all()
+        ),
+        credits=tuple(
+            snap.Credit(
+                kind=credit_labels[c.kind], label=c.name or c.code, amount_cents=c.amount_cents
+            )
+            for c in invoice.credits.all()
+        ),
+        fees_amount_cents=invoice.fees_amount_cents,
+        coupons_amount_cents=invoice.coupons_amount_cents,
+        sub_total_excluding_taxes_amount_cents=invoice.sub_total_excluding_taxes_amount_cents,
+        taxes_amount_cents=invoice.taxes_amount_cents,
+        sub_total_including_taxes_amount_cents=invoice.sub_total_including_taxes_amount_cents,
+        credit_notes_amount_cents=invoice.credit_notes_amount_cents,
+        prepaid_credit_amount_cents=invoice.prepaid_credit_amount_cents,
+        total_amount_cents=invoice.total_amount_cents,
+        total_due_amount_cents=invoice.total_due_amount_cents,
+    )

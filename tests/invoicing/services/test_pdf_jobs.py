@@ -1,0 +1,162 @@
+"""The PDF job state machine, driven directly (the worker tests drive it
+through Celery)."""
+
+import datetime as dt
+import time
+from unittest import mock
+
+import pytest
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from invoicing.models import Invoice, PdfJob, WebhookEvent
+from invoicing.services import pdf
+from invoicing.services.files import pdf_download_url
+from invoicing.services.invoices import invoice_finalize, invoice_void
+from tests.factories import make_invoice
+from tests.pdftext import pdf_text
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def invoice(organization):
+    return make_invoice(organization)
+
+
+def test_finalized_invoices_have_one_pending_job(invoice):
+    job = PdfJob.objects.get(invoice=invoice)
+    assert (job.state, job.version, job.is_current, job.attempts) == ("pending", 1, True, 0)
+    assert pdf.invoice_pdf_request(invoice=invoice).pk == job.pk
+    assert PdfJob.objects.filter(invoice=invoice).count() == 1
+
+
+def test_a_run_stores_the_pdf_and_records_invoice_generated(invoice):
+    result = pdf.pdf_job_run(job_id=str(invoice.pdf_jobs.get().pk))
+    assert result.outcome == "ready"
+    job = PdfJob.objects.get(invoice=invoice)
+    assert job.state == "ready" and job.attempts == 1 and job.renderer_version
+    assert job.storage_key == f"invoices/{invoice.organization_id}/{invoice.id}/{job.checksum}.pdf"
+    stored = default_storage.open(job.storage_key).read()
+    assert len(stored) == job.size_bytes and invoice.number in pdf_text(stored)
+    assert (
+        WebhookEvent.objects.filter(event_type="invoice.generated", object_id=invoice.id).count()
+        == 1
+    )
+    # A second run of the same job is a no-op: no second render, no second event.
+    assert pdf.pdf_job_run(job_id=str(job.pk)).outcome == "skipped"
+    assert WebhookEvent.objects.filter(event_type="invoice.generated").count() == 1
+
+
+def test_a_job_that_keeps_failing_ends_failed_after_bounded_attempts(invoice, settings):
+    settings.PDF_MAX_ATTEMPTS = 3
+    job = invoice.pdf_jobs.get()
+    with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=ValueError("bad font")):
+        outcomes = []
+        for _ in range(6):
+            outcomes.append(pdf.pdf_job_run(job_id=str(job.pk)).outcome)
+            PdfJob.objects.filter(pk=job.pk).update(available_at=None)  # skip the backoff
+    assert outcomes == ["retry", "retry", "failed", "skipped", "skipped", "skipped"]
+    job.refresh_from_db()
+    assert job.state == "failed" and job.attempts == 3
+    assert "ValueError: bad font" in job.last_error
+    assert not WebhookEvent.objects.filter(event_type="invoice.generated").exists()
+    # Operators can re-arm it.
+    assert pdf.pdf_job_retry(job=job).state == "pending"
+
+
+def test_backoff_keeps_a_retried_job_from_running_early(invoice):
+    job = invoice.pdf_jobs.get()
+    with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=OSError("disk")):
+        assert pdf.pdf_job_run(job_id=str(job.pk)).outcome == "retry"
+    assert pdf.pdf_job_run(job_id=str(job.pk)).outcome == "skipped"
+    job.refresh_from_db()
+    assert job.available_at > timezone.now()
+
+
+def test_the_sweep_resends_stale_pending_and_abandoned_jobs(organization, settings):
+    settings.PDF_MAX_ATTEMPTS = 2
+    fresh, stale, abandoned, dead = (make_invoice(organization) for _ in range(4))
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    PdfJob.objects.filter(invoice=stale).update(enqueued_at=long_ago)
+    PdfJob.objects.filter(invoice=abandoned).update(
+        state="rendering", attempts=1, lease_expires_at=long_ago
+    )
+    PdfJob.objects.filter(invoice=dead).update(
+        state="rendering", attempts=2, lease_expires_at=long_ago
+    )
+    with mock.patch("invoicing.services.pdf.send") as send:
+        result = pdf.pdf_jobs_sweep()
+    sent = {call.args[1] for call in send.call_args_list}
+    assert sent == {str(PdfJob.objects.get(invoice=i).pk) for i in (stale, abandoned)}
+    assert (result.requeued, result.failed) == (2, 1)
+    dead_job = PdfJob.objects.get(invoice=dead)
+    assert dead_job.state == "failed" and "worker was lost" in dead_job.last_error
+    assert PdfJob.objects.get(invoice=fresh).state == "pending"
+
+
+def test_voiding_makes_a_new_version_and_old_urls_stop_working(invoice):
+    pdf.pdf_job_run(job_id=str(invoice.pdf_jobs.get().pk))
+    old = PdfJob.objects.get(invoice=invoice)
+    old_url = pdf_download_url(old)
+    client = APIClient()
+    path = old_url.split("127.0.0.1:8000", 1)[1]
+    assert client.get(path).status_code == 200
+
+    invoice_void(invoice=invoice)
+    new = PdfJob.objects.get(invoice=invoice, is_current=True)
+    assert new.version == 2 and new.state == "pending"
+    assert client.get(path).status_code == 404
+    pdf.pdf_job_run(job_id=str(new.pk))
+    new.refresh_from_db()
+    assert "VOID" in pdf_text(default_storage.open(new.storage_key).read()).upper()
+    assert new.checksum != old.checksum
+
+
+def test_finalizing_while_the_broker_is_down_still_succeeds_fast(organization):
+    # An app configured like ours but whose broker port has nothing behind it:
+    # the real connection failure, without touching the shared app's pool.
+    from celery import Celery
+
+    from billing_project.celery import app
+
+    dead = Celery("dead-broker", set_as_current=False)
+    dead.conf.update(app.conf.changes)
+    dead.conf.broker_url = "redis://127.0.0.1:1/0"
+    draft = make_invoice(organization, status=Invoice.Status.DRAFT)
+    started = time.monotonic()
+    with (
+        mock.patch("invoicing.dispatch.current_app", dead),
+        mock.patch("invoicing.dispatch.logger") as log,
+        TestCase.captureOnCommitCallbacks(execute=True),
+    ):
+        invoice_finalize(invoice=draft)
+    elapsed = time.monotonic() - started
+    dead.close()
+    draft.refresh_from_db()
+    assert draft.status == "finalized"
+    assert log.warning.called  # the failed nudge is logged...
+    assert PdfJob.objects.get(invoice=draft).state == "pending"  # ...the row waits for the sweep
+    # Publishing gives up fast instead of holding the request.
+    assert elapsed < 10, elapsed
+
+
+def test_snapshot_reads_every_fee_in_a_fixed_number_of_queries(organization):
+    from decimal import Decimal
+
+    from invoicing.services.invoices import FeeInput
+    from tests.factories import make_add_on
+
+    add_on = make_add_on(organization)
+    big = make_invoice(
+        organization,
+        fees=[FeeInput(add_on_code=add_on.code, units=Decimal(i + 1)) for i in range(200)],
+    )
+    with CaptureQueriesContext(connection) as queries:
+        snapshot = pdf.invoice_snapshot(big)
+    assert len(snapshot.fees) == 200
+    assert len(queries) <= 6

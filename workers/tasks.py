@@ -1,0 +1,38 @@
+"""Celery tasks: thin adapters that take ids, call one service, and return
+quietly when the row is gone. Names are explicit and stable: they are the
+contract between web processes and workers of different versions."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_process_init
+
+from invoicing.dispatch import RENDER_PDF_TASK
+from invoicing.services import pdf
+
+logger = logging.getLogger("workers")
+
+
+@worker_process_init.connect
+def _warm_up(**_):
+    # Font registration costs ~40 ms on first use: pay it at process start,
+    # not inside the first job's latency.
+    from invoicing.pdf import warm_up
+
+    warm_up()
+
+
+@shared_task(name=RENDER_PDF_TASK, acks_late=True, reject_on_worker_lost=True)
+def render_pdf(job_id: str) -> str:
+    result = pdf.pdf_job_run(job_id=job_id)
+    return result.outcome
+
+
+@shared_task(name="invoicing.pdf.sweep", acks_late=False, expires=60)
+def sweep_pdf_jobs() -> dict:
+    result = pdf.pdf_jobs_sweep()
+    if result.requeued or result.failed:
+        logger.info("PDF sweep: %s re-enqueued, %s failed", result.requeued, result.failed)
+    return {"requeued": result.requeued, "failed": result.failed}
