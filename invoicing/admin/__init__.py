@@ -1,0 +1,3 @@
+"""Admin registrations, one module per area so each stays one screenful."""
+
+from invoicing.admin import core  # noqa: F401
