@@ -8,7 +8,13 @@ from invoicing.models.invoices import (
 )
 from invoicing.models.organizations import ApiKey, Organization
 from invoicing.models.pdf import PdfJob
-from invoicing.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from invoicing.models.webhooks import (
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookSigningKey,
+)
 
 __all__ = [
     "AddOn",
@@ -23,6 +29,8 @@ __all__ = [
     "PdfJob",
     "Tax",
     "WebhookDelivery",
+    "WebhookDeliveryAttempt",
     "WebhookEndpoint",
     "WebhookEvent",
+    "WebhookSigningKey",
 ]

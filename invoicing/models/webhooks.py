@@ -25,6 +25,16 @@ class WebhookEndpoint(models.Model):
     # Event types this endpoint receives; empty means all of them (as in Lago).
     event_types = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
+    # Standard Webhooks secret (``whsec_...``), shown once when set. During a
+    # rotation the previous secret keeps signing until it expires.
+    standard_secret = models.CharField(max_length=128, blank=True)
+    previous_standard_secret = models.CharField(max_length=128, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # Start of the current run of failed attempts (None after a success); an
+    # endpoint failing continuously for days is disabled.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,7 +91,8 @@ class WebhookDelivery(models.Model):
         WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    # How many attempts were made; the attempts themselves are ``attempts``.
+    attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -102,3 +113,48 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.endpoint} ({self.status})"
+
+
+class WebhookDeliveryAttempt(models.Model):
+    """One HTTP attempt of a delivery, as it happened."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempts"
+    )
+    attempt_number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    # success, redirect, gone, rate_limited, client_error, server_error,
+    # timeout, connection_error, forbidden_address, invalid_url
+    outcome = models.CharField(max_length=32)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # The first 20 KB of the receiver's answer, enough to see why it refused.
+    response_body = models.BinaryField(blank=True, default=b"")
+    response_headers = models.JSONField(default=dict, blank=True)
+    remote_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["delivery", "attempt_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "attempt_number"], name="attempt_number_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["started_at", "outcome"], name="attempt_time_outcome")]
+
+    def __str__(self) -> str:
+        return f"#{self.attempt_number} {self.outcome} ({self.status_code})"
+
+
+class WebhookSigningKey(models.Model):
+    """The RSA key of Lago's ``jwt`` signatures when none is configured:
+    generated once, then kept, so receivers can pin the public key."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    private_key_pem = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"webhook signing key of {self.created_at:%Y-%m-%d}"

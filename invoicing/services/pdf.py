@@ -21,6 +21,7 @@ from invoicing.dispatch import RENDER_PDF_TASK, send, send_on_commit
 from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
 from invoicing.services.events import event_record
+from invoicing.signals import pdf_job_finished
 
 logger = logging.getLogger("invoicing.pdf")
 
@@ -172,6 +173,11 @@ def pdf_job_run(*, job_id: str) -> RunResult:
             return RunResult(job_id, "skipped", "lost the job before finishing")
         event_record(invoice=job.invoice, event_type=WebhookEvent.EventType.INVOICE_GENERATED)
     logger.info("PDF job %s ready: %s bytes in %s ms", job_id, len(pdf), render_ms)
+    pdf_job_finished.send(
+        sender=PdfJob, job_id=job_id, invoice_id=job.invoice_id,
+        organization_id=job.organization_id, outcome="ready",
+        render_ms=render_ms, size_bytes=len(pdf),
+    )  # fmt: skip
     return RunResult(job_id, "ready")
 
 
@@ -185,6 +191,7 @@ def _fail_attempt(job: PdfJob, attempt: int, error: str) -> RunResult:
             finished_at=timezone.now(),
             lease_expires_at=None,
         )
+        _finished(job, "failed")
         return RunResult(str(job.pk), "failed", error)
     delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
     now = timezone.now()
@@ -196,7 +203,15 @@ def _fail_attempt(job: PdfJob, attempt: int, error: str) -> RunResult:
         lease_expires_at=None,
     ):
         send(RENDER_PDF_TASK, str(job.pk), countdown=delay)
+    _finished(job, "retry")
     return RunResult(str(job.pk), "retry", error)
+
+
+def _finished(job: PdfJob, outcome: str) -> None:
+    pdf_job_finished.send(
+        sender=PdfJob, job_id=str(job.pk), invoice_id=job.invoice_id,
+        organization_id=job.organization_id, outcome=outcome, render_ms=None, size_bytes=None,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
