@@ -20,6 +20,7 @@ from django.utils import timezone
 from invoicing.dispatch import RENDER_PDF_TASK, send, send_on_commit
 from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
+from invoicing.services import pdf_wait
 from invoicing.services.events import event_record
 from invoicing.signals import pdf_job_finished
 
@@ -136,10 +137,12 @@ def pdf_job_run(*, job_id: str) -> RunResult:
     )
     if not claimed:
         return RunResult(job_id, "skipped")
-    job = PdfJob.objects.select_related("invoice").get(pk=job_id)
+    job = PdfJob.objects.get(pk=job_id)
     attempt = job.attempts
     try:
-        snapshot = invoice_snapshot(job.invoice)
+        invoice = _load_for_snapshot(job.invoice_id)
+        job.invoice = invoice
+        snapshot = invoice_snapshot(invoice)
         started = time.perf_counter()
         pdf = render_invoice_pdf(snapshot)
         render_ms = int((time.perf_counter() - started) * 1000)
@@ -171,7 +174,9 @@ def pdf_job_run(*, job_id: str) -> RunResult:
             # Another worker took the job over after our lease ran out, or an
             # operator regenerated it: that run owns the outcome.
             return RunResult(job_id, "skipped", "lost the job before finishing")
-        event_record(invoice=job.invoice, event_type=WebhookEvent.EventType.INVOICE_GENERATED)
+        event_record(invoice=invoice, event_type=WebhookEvent.EventType.INVOICE_GENERATED)
+        # Wake requests waiting for this PDF (Lotus's pdf_url) once it commits.
+        pdf_wait.pdf_job_publish_on_commit(job_id=job_id, state=PdfJob.State.READY)
     logger.info("PDF job %s ready: %s bytes in %s ms", job_id, len(pdf), render_ms)
     pdf_job_finished.send(
         sender=PdfJob, job_id=job_id, invoice_id=job.invoice_id,
@@ -191,6 +196,7 @@ def _fail_attempt(job: PdfJob, attempt: int, error: str) -> RunResult:
             finished_at=timezone.now(),
             lease_expires_at=None,
         )
+        pdf_wait.pdf_job_publish_on_commit(job_id=job.pk, state=PdfJob.State.FAILED)
         _finished(job, "failed")
         return RunResult(str(job.pk), "failed", error)
     delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
@@ -286,13 +292,23 @@ def _logo_bytes(organization) -> bytes | None:
         return None
 
 
-def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
-    """Freeze ``invoice`` into the renderer's plain-data input."""
+def _load_for_snapshot(invoice_id) -> Invoice:
     invoice = (
         Invoice.objects.select_related("customer", "organization")
         .prefetch_related("fees", "applied_taxes", "credits")
-        .get(pk=invoice.pk)
+        .get(pk=invoice_id)
     )
+    # The customer's organization is the invoice's: spare the query its
+    # time zone (and the webhook payload) would otherwise make.
+    invoice.customer.organization = invoice.organization
+    return invoice
+
+
+def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
+    """Freeze ``invoice`` into the renderer's plain-data input (loading its
+    fees, taxes and credits unless the caller already did)."""
+    if "fees" not in getattr(invoice, "_prefetched_objects_cache", {}):
+        invoice = _load_for_snapshot(invoice.pk)
     organization, customer = invoice.organization, invoice.customer
     credit_labels = {
         Credit.Kind.COUPON: "coupon",
