@@ -22,6 +22,15 @@ class NotFound(ApplicationError):
         self.resource = resource
 
 
+class AlreadyExists(ApplicationError):
+    """Creating something whose identifier is taken (where the face does not
+    upsert, as Lotus's customer create does not)."""
+
+    def __init__(self, resource: str, message: str = ""):
+        super().__init__(message or f"{resource} already exists", code="value_already_exist")
+        self.resource = resource
+
+
 class ValidationFailed(ApplicationError):
     code = "validation_errors"
 

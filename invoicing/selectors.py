@@ -45,6 +45,24 @@ def invoice_get(
     return invoice
 
 
+def invoice_get_by_reference(
+    *, organization: Organization, reference: str, statuses: tuple[str, ...]
+) -> Invoice:
+    """The invoice named by an id in any spelling, or else by its number
+    (matched whole): how Lotus clients and operators name invoices."""
+    pk = parse_invoice_uuid(reference)
+    if pk is not None:
+        return invoice_get(organization=organization, invoice_id=str(pk), statuses=statuses)
+    invoice = (
+        invoice_list(organization=organization)
+        .filter(number=reference, status__in=statuses)
+        .first()
+    )
+    if invoice is None:
+        raise NotFound("invoice")
+    return invoice
+
+
 def customer_get(*, organization: Organization, external_id: str) -> Customer:
     customer = Customer.objects.filter(organization=organization, external_id=external_id).first()
     if customer is None:

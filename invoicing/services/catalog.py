@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from invoicing.errors import NotFound, ValidationFailed
+from invoicing.errors import AlreadyExists, NotFound, ValidationFailed
 from invoicing.models import AddOn, Customer, Organization, Tax
 
 CUSTOMER_FIELDS = (
@@ -74,6 +74,29 @@ def customer_upsert(
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def _customer_exists(organization: Organization, external_id: str) -> bool:
+    return Customer.objects.filter(organization=organization, external_id=external_id).exists()
+
+
+def customer_create(
+    *, organization: Organization, external_id: str, data: dict[str, Any]
+) -> Customer:
+    """Create a customer, refusing an ``external_id`` already taken (Lotus's
+    create; Lago's POST is ``customer_upsert``)."""
+    if _customer_exists(organization, external_id):
+        raise AlreadyExists("customer", "Customer ID already exists")
+    # A concurrent create of the same id can still win between the check and
+    # the upsert: the upsert then finds that row, and raising inside this
+    # transaction rolls its update back.
+    with transaction.atomic():
+        customer, created = customer_upsert(
+            organization=organization, external_id=external_id, data=data
+        )
+        if not created:
+            raise AlreadyExists("customer", "Customer ID already exists")
+    return customer
 
 
 def _unique_violation(exc: IntegrityError) -> bool:

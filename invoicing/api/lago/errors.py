@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from invoicing.errors import NotAllowed, NotFound, ValidationFailed
+from invoicing.errors import AlreadyExists, NotAllowed, NotFound, ValidationFailed
 
 logger = logging.getLogger("invoicing.api")
 
@@ -86,6 +86,8 @@ def error_body(exc: Exception) -> tuple[int, dict] | None:
         return 404, lago_error(404, exc.code)
     if isinstance(exc, ValidationFailed):
         return 422, lago_error(422, "validation_errors", error_details=exc.details)
+    if isinstance(exc, AlreadyExists):
+        return 422, lago_error(422, "validation_errors", error_details={"base": [exc.code]})
     if isinstance(exc, NotAllowed):
         return 405, lago_error(405, exc.code)
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
