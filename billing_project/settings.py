@@ -236,5 +236,50 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULE = {
     "pdf-sweep": {"task": "invoicing.pdf.sweep", "schedule": 15.0},
+    # Retries are due rows (next_attempt_at), not broker countdowns: this sweep
+    # sends them, so a retry leaves at most ~5 s after it is due.
+    "webhooks-sweep": {"task": "invoicing.webhooks.sweep", "schedule": 5.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# ----------------------------------------------------------------- webhooks
+# Read by invoicing/services/webhooks.py at call time; README "Webhooks".
+
+
+def _webhook_settings():
+    from invoicing.webhooks.guard import parse_allowed_networks
+    from invoicing.webhooks.schedule import parse_schedule
+
+    networks = env_list("WEBHOOK_ALLOWED_NETWORKS")
+    try:
+        parse_allowed_networks(networks)
+        # Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) with four
+        # more 10 h steps: 12 attempts over 67.6 h (~2.8 days) before jitter, so a receiver
+        # may be down for close to three days without losing an event (Svix alone: 27.6 h).
+        schedule = parse_schedule(
+            env_str("WEBHOOK_RETRY_SCHEDULE", "0,5s,5m,30m,2h,5h,10h,10h,10h,10h,10h,10h")
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
+    # A PEM in one environment line usually arrives with literal "\\n" separators.
+    jwt_key = env_str("WEBHOOK_JWT_PRIVATE_KEY").replace("\\n", "\n")
+    if jwt_key:
+        from invoicing.webhooks.signing import public_key_pem
+
+        try:
+            public_key_pem(jwt_key.encode())
+        except (ValueError, TypeError) as exc:  # not a PEM, not RSA, or encrypted
+            raise ImproperlyConfigured(f"WEBHOOK_JWT_PRIVATE_KEY: {exc}") from exc
+    return networks, schedule, jwt_key
+
+
+WEBHOOK_ALLOWED_NETWORKS, WEBHOOK_RETRY_SCHEDULE, WEBHOOK_JWT_PRIVATE_KEY = _webhook_settings()
+# Total time one attempt may take (resolve, connect, TLS, send, read the answer).
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 15.0)
+# An endpoint whose attempts have all failed for this long is disabled (5 days:
+# longer than one delivery's whole schedule, so only a receiver that stays down
+# across several deliveries' schedules is turned off).
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 86400)
+# After a Standard Webhooks secret rotation the previous secret keeps signing
+# this long, so receivers can switch without dropping a message.
+WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = env_int("WEBHOOK_SECRET_ROTATION_GRACE_SECONDS", 86400)

@@ -12,5 +12,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # Stored files go to a directory of this test run; worker processes started
 # by the tests inherit it through the environment.
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="invoicing-test-"))
+# Test receivers listen on 127.0.0.1, which the SSRF guard refuses by default.
+os.environ.setdefault("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 from billing_project.settings import *  # noqa: F403

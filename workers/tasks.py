@@ -9,8 +9,8 @@ import logging
 from celery import shared_task
 from celery.signals import worker_process_init
 
-from invoicing.dispatch import RENDER_PDF_TASK
-from invoicing.services import pdf
+from invoicing.dispatch import DELIVER_WEBHOOK_TASK, RENDER_PDF_TASK
+from invoicing.services import pdf, webhooks
 
 logger = logging.getLogger("workers")
 
@@ -36,3 +36,17 @@ def sweep_pdf_jobs() -> dict:
     if result.requeued or result.failed:
         logger.info("PDF sweep: %s re-enqueued, %s failed", result.requeued, result.failed)
     return {"requeued": result.requeued, "failed": result.failed}
+
+
+@shared_task(name=DELIVER_WEBHOOK_TASK, acks_late=True, reject_on_worker_lost=True)
+def deliver_webhook(delivery_id: str) -> str:
+    # A delivery that is gone, not due or already claimed is skipped by the service.
+    return webhooks.webhook_delivery_attempt(delivery_id=delivery_id).result
+
+
+@shared_task(name="invoicing.webhooks.sweep", acks_late=False, expires=10)
+def sweep_webhook_deliveries() -> dict:
+    result = webhooks.webhook_deliveries_sweep()
+    if result.recovered or result.failed:
+        logger.info("webhook sweep: %s recovered, %s failed", result.recovered, result.failed)
+    return {"nudged": result.nudged, "recovered": result.recovered, "failed": result.failed}

@@ -1,3 +1,3 @@
 """Admin registrations, one module per area so each stays one screenful."""
 
-from invoicing.admin import core  # noqa: F401
+from invoicing.admin import core, webhooks  # noqa: F401

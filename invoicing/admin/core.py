@@ -10,7 +10,6 @@ from invoicing.models import (
     InvoiceAppliedTax,
     Organization,
     Tax,
-    WebhookEndpoint,
 )
 
 
@@ -123,10 +122,3 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ["webhook_url", "organization", "signature_algo", "enabled"]
-    list_filter = ["organization", "signature_algo", "enabled"]
-    search_fields = ["webhook_url", "name"]

@@ -4,6 +4,7 @@ import hashlib
 import secrets
 import uuid
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -45,7 +46,18 @@ class Organization(models.Model):
     numbering_scheme = models.CharField(
         max_length=16, choices=NumberingScheme.choices, default=NumberingScheme.DATE
     )
-    number_prefix = models.CharField(max_length=20, blank=True)
+    number_prefix = models.CharField(
+        max_length=20,
+        blank=True,
+        # Numbers are looked up whole in URLs (Lotus's pdf_url): no spaces,
+        # slashes or other characters that would need escaping there.
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+                "Letters, digits, '-' and '_' only, starting with a letter or digit.",
+            )
+        ],
+    )
     # Last organization-wide sequential id handed out; only changed under a
     # row lock held by invoice finalization.
     last_sequential_id = models.PositiveBigIntegerField(default=0, editable=False)

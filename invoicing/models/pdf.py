@@ -5,6 +5,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from invoicing.models.base import TouchingQuerySet
 from invoicing.models.invoices import Invoice
 from invoicing.models.organizations import Organization
 
@@ -48,6 +49,8 @@ class PdfJob(models.Model):
     renderer_version = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TouchingQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

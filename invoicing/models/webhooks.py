@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 
+from invoicing.models.base import TouchingQuerySet
 from invoicing.models.organizations import Organization
 
 
@@ -100,6 +101,8 @@ class WebhookDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TouchingQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
@@ -119,9 +122,7 @@ class WebhookDeliveryAttempt(models.Model):
     """One HTTP attempt of a delivery, as it happened."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    delivery = models.ForeignKey(
-        WebhookDelivery, on_delete=models.CASCADE, related_name="attempts"
-    )
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
     attempt_number = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from invoicing.dispatch import DELIVER_WEBHOOK_TASK, send_on_commit
 from invoicing.models import Invoice, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
@@ -44,7 +45,11 @@ def event_record(*, invoice: Invoice, event_type: str) -> WebhookEvent:
         if e.wants(event_type)
     ]
     now = timezone.now()
-    WebhookDelivery.objects.bulk_create(
+    deliveries = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(event=event, endpoint=e, next_attempt_at=now) for e in endpoints]
     )
+    # The first attempt leaves as soon as the change commits; if the broker is down, the
+    # webhooks sweep sends it instead.
+    for delivery in deliveries:
+        send_on_commit(DELIVER_WEBHOOK_TASK, str(delivery.pk))
     return event

@@ -4,9 +4,11 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from invoicing.errors import ValidationFailed
 from invoicing.models import ApiKey, Organization
 from invoicing.models.organizations import API_KEY_PREFIX_LENGTH, hash_api_key
 
@@ -43,5 +45,15 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 @transaction.atomic
 def organization_create(*, name: str, **fields) -> tuple[Organization, IssuedApiKey]:
-    organization = Organization.objects.create(name=name, **fields)
+    organization = Organization(name=name, **fields)
+    try:
+        # The model's own rules (e-mail, country, number prefix), since no
+        # form stands between operators' commands and this row.
+        organization.full_clean()
+    except DjangoValidationError as exc:
+        raise ValidationFailed(
+            {field: [e.code or "value_is_invalid" for e in errors]
+             for field, errors in exc.error_dict.items()}
+        ) from exc  # fmt: skip
+    organization.save()
     return organization, api_key_issue(organization=organization, name="default")

@@ -30,9 +30,10 @@ def test_create_organization_prints_a_working_key_once():
     assert response.status_code == 200
 
 
-def test_create_organization_refuses_a_bad_webhook_url():
-    with pytest.raises(CommandError):
-        _run("create_organization", "--name", "Acme", "--webhook-url", "ftp://x")
+@pytest.mark.parametrize("url", ["ftp://x", "http://169.254.169.254/latest", "not a url"])
+def test_create_organization_refuses_a_bad_webhook_url(url):
+    with pytest.raises(CommandError, match="refused"):
+        _run("create_organization", "--name", "Acme", "--webhook-url", url)
     assert not Organization.objects.exists()
 
 
@@ -62,3 +63,16 @@ def test_openapi_schema_is_served_and_lists_both_write_paths(db):
     assert "post" in schema["paths"]["/api/v1/invoices"]
     assert "/api/v1/invoices/{invoice_id}/finalize" in schema["paths"]
     assert APIClient().get("/api/docs/").status_code == 200
+
+
+def test_organization_rules_are_enforced_by_the_service():
+    from invoicing.errors import ValidationFailed
+    from invoicing.services.organizations import organization_create
+
+    with pytest.raises(ValidationFailed) as error:
+        organization_create(name="Acme", numbering_scheme="sequence", number_prefix="AC ME")
+    assert "number_prefix" in error.value.details
+    organization, _ = organization_create(
+        name="Acme", numbering_scheme="sequence", number_prefix="ACME-EU"
+    )
+    assert organization.number_prefix == "ACME-EU"

@@ -39,7 +39,7 @@ def _local(url: str, live_server) -> str:
 
 def test_lago_download_returns_none_then_the_invoice_with_a_working_file_url(worker, live_server):
     organization, key = make_organization()
-    WebhookEndpoint.objects.create(organization=organization, webhook_url="https://example.com/h")
+    WebhookEndpoint.objects.create(organization=organization, webhook_url="http://127.0.0.1:9/h")
     with mock.patch("invoicing.services.invoices.invoice_pdf_request"):
         invoice = make_invoice(organization)
     client = Client(api_key=key, api_url=live_server.url)
@@ -66,8 +66,8 @@ def test_lago_download_returns_none_then_the_invoice_with_a_working_file_url(wor
 
 def test_fifty_concurrent_downloads_render_once(worker, live_server):
     organization, key = make_organization()
-    WebhookEndpoint.objects.create(organization=organization, webhook_url="https://example.com/a")
-    WebhookEndpoint.objects.create(organization=organization, webhook_url="https://example.com/b")
+    WebhookEndpoint.objects.create(organization=organization, webhook_url="http://127.0.0.1:9/a")
+    WebhookEndpoint.objects.create(organization=organization, webhook_url="http://127.0.0.1:9/b")
     with mock.patch("invoicing.services.invoices.invoice_pdf_request"):
         invoice = make_invoice(organization)
     assert not PdfJob.objects.filter(invoice=invoice).exists()

@@ -523,3 +523,53 @@ class InvoiceListItemOutput(InvoiceBaseOutput):
     applied_taxes = InvoiceAppliedTaxOutput(many=True, source="applied_taxes.all")
 
     get_metadata = InvoiceOutput.get_metadata
+
+
+# -------------------------------------------------------------- webhooks
+
+# Lago's event names are "<object>.<action>" in snake case; a name this service never
+# produces is accepted (a client may subscribe ahead) and simply never fires.
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+
+
+class WebhookEndpointInput(InputSerializer):
+    webhook_url = serializers.CharField(max_length=1024)
+    signature_algo = serializers.ChoiceField(
+        required=False, choices=["jwt", "hmac", "standard"], default="jwt"
+    )
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    event_types = serializers.ListField(
+        child=serializers.RegexField(EVENT_TYPE_PATTERN, max_length=64),
+        required=False,
+        max_length=100,
+    )
+
+
+class WebhookEndpointOutput(serializers.Serializer):
+    lago_id = serializers.UUIDField(source="id")
+    lago_organization_id = serializers.UUIDField(source="organization_id")
+    webhook_url = serializers.CharField()
+    signature_algo = serializers.CharField()
+    name = serializers.SerializerMethodField()
+    event_types = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_name(self, endpoint) -> str | None:
+        return endpoint.name or None
+
+    def get_event_types(self, endpoint) -> list[str] | None:
+        # Lago's null: every event type.
+        return list(endpoint.event_types) or None
+
+
+class WebhookEndpointWithSecretOutput(WebhookEndpointOutput):
+    """Create and rotate only: the Standard Webhooks secret, shown this once."""
+
+    secret = serializers.SerializerMethodField()
+
+    def get_secret(self, endpoint) -> str | None:
+        return endpoint.standard_secret or None
+
+
+class WebhookPublicKeyOutput(serializers.Serializer):
+    public_key = serializers.CharField(help_text="Base64 of the RSA public key's PEM")

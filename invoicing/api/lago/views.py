@@ -14,8 +14,8 @@ from invoicing import selectors
 from invoicing.api.lago import serializers as s
 from invoicing.api.lago.errors import exception_handler
 from invoicing.api.pagination import paginate
-from invoicing.models import AddOn, Customer, Invoice, PdfJob, Tax
-from invoicing.services import catalog, invoices, pdf
+from invoicing.models import AddOn, Customer, Invoice, PdfJob, Tax, WebhookEndpoint
+from invoicing.services import catalog, invoices, pdf, webhook_endpoints, webhooks
 from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import FeeInput
 
@@ -329,3 +329,112 @@ class InvoiceDownloadApi(LagoApi):
             return Response(status=200, content_type="application/json")
         context = {"file_url": pdf_download_url(job)}
         return Response({"invoice": s.InvoiceBaseOutput(invoice, context=context).data})
+
+
+# -------------------------------------------------------------- webhooks
+
+
+def _endpoint_response(endpoint, *, with_secret: bool = False) -> Response:
+    output = s.WebhookEndpointWithSecretOutput if with_secret else s.WebhookEndpointOutput
+    return Response({"webhook_endpoint": output(endpoint).data})
+
+
+class WebhookEndpointsApi(LagoApi):
+    @extend_schema(
+        request=_wrapped("webhook_endpoint", s.WebhookEndpointInput),
+        responses=_responses(
+            _wrapped("webhook_endpoint", s.WebhookEndpointWithSecretOutput), 404, 422
+        ),
+        summary="Create a webhook endpoint",
+        description=(
+            'With `signature_algo: "standard"` the answer carries the endpoint\'s `whsec_` '
+            "secret, shown only here and on `rotate_secret`."
+        ),
+    )
+    def post(self, request):
+        data = _validated(s.WebhookEndpointInput, _root(request, "webhook_endpoint"))
+        endpoint = webhook_endpoints.webhook_endpoint_create(
+            organization=self.organization, data=data
+        )
+        return _endpoint_response(endpoint, with_secret=bool(endpoint.standard_secret))
+
+    @extend_schema(
+        operation_id="webhook_endpoints_list",
+        parameters=[s.PageFilters],
+        responses=_responses(_list_envelope("webhook_endpoints", s.WebhookEndpointOutput), 422),
+    )
+    def get(self, request):
+        f = _validated(s.PageFilters, request.query_params.dict())
+        qs = WebhookEndpoint.objects.filter(organization=self.organization).order_by(
+            "created_at", "id"
+        )
+        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        return Response(
+            {"webhook_endpoints": s.WebhookEndpointOutput(items, many=True).data, "meta": meta}
+        )
+
+
+class WebhookEndpointApi(LagoApi):
+    def _endpoint(self, endpoint_id: str) -> WebhookEndpoint:
+        return webhook_endpoints.webhook_endpoint_get(
+            organization=self.organization, endpoint_id=endpoint_id
+        )
+
+    @extend_schema(responses=_responses(_wrapped("webhook_endpoint", s.WebhookEndpointOutput), 404))
+    def get(self, request, endpoint_id: str):
+        return _endpoint_response(self._endpoint(endpoint_id))
+
+    @extend_schema(
+        request=_wrapped("webhook_endpoint", s.WebhookEndpointInput),
+        responses=_responses(
+            _wrapped("webhook_endpoint", s.WebhookEndpointWithSecretOutput), 404, 422
+        ),
+        description="Switching to `standard` issues a `whsec_` secret, shown in this answer.",
+    )
+    def put(self, request, endpoint_id: str):
+        endpoint = self._endpoint(endpoint_id)
+        serializer = s.WebhookEndpointInput(data=_root(request, "webhook_endpoint"), partial=True)
+        serializer.is_valid(raise_exception=True)
+        secret_before = endpoint.standard_secret
+        endpoint = webhook_endpoints.webhook_endpoint_update(
+            endpoint=endpoint, data=serializer.validated_data
+        )
+        issued = bool(endpoint.standard_secret) and endpoint.standard_secret != secret_before
+        return _endpoint_response(endpoint, with_secret=issued)
+
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("webhook_endpoint", s.WebhookEndpointOutput), 404),
+    )
+    def delete(self, request, endpoint_id: str):
+        endpoint = webhook_endpoints.webhook_endpoint_delete(endpoint=self._endpoint(endpoint_id))
+        return _endpoint_response(endpoint)
+
+
+class WebhookEndpointRotateSecretApi(LagoApi):
+    @extend_schema(
+        request=None,
+        responses=_responses(
+            _wrapped("webhook_endpoint", s.WebhookEndpointWithSecretOutput), 404, 405
+        ),
+        summary="Rotate a standard endpoint's secret (beyond Lago)",
+        description=(
+            "Issues a new `whsec_` secret, shown only in this answer. The previous one keeps "
+            "signing beside it (two `v1,` signatures) for `WEBHOOK_SECRET_ROTATION_GRACE_SECONDS`."
+        ),
+    )
+    def post(self, request, endpoint_id: str):
+        endpoint = webhook_endpoints.webhook_endpoint_get(
+            organization=self.organization, endpoint_id=endpoint_id
+        )
+        endpoint = webhook_endpoints.webhook_endpoint_rotate_secret(endpoint=endpoint)
+        return _endpoint_response(endpoint, with_secret=True)
+
+
+class WebhookPublicKeyApi(LagoApi):
+    @extend_schema(
+        responses=_responses(_wrapped("webhook", s.WebhookPublicKeyOutput)),
+        summary="The public key of jwt webhook signatures",
+    )
+    def get(self, request):
+        return Response({"webhook": {"public_key": webhooks.webhook_public_key_b64()}})

@@ -1,10 +1,10 @@
 import json
+import zoneinfo
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import URLValidator
 from django.db import transaction
 
+from invoicing.errors import ValidationFailed
 from invoicing.services.organizations import organization_create
 from invoicing.services.webhook_endpoints import webhook_endpoint_create
 
@@ -21,23 +21,27 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         webhook_url = options.get("webhook_url")
-        if webhook_url:
-            try:
-                URLValidator(schemes=["http", "https"])(webhook_url)
-            except ValidationError as exc:
-                raise CommandError(f"--webhook-url is not an http(s) URL: {webhook_url}") from exc
-        with transaction.atomic():
-            organization, issued = organization_create(
-                name=options["name"],
-                document_locale=options["locale"],
-                timezone=options["timezone"],
-            )
-            result = {"organization_id": str(organization.id), "api_key": issued.raw_key}
-            if webhook_url:
-                endpoint = webhook_endpoint_create(
-                    organization=organization, data={"webhook_url": webhook_url}
+        try:
+            zoneinfo.ZoneInfo(options["timezone"])
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise CommandError(f"unknown time zone {options['timezone']!r}") from exc
+        try:
+            # One transaction: a refused webhook URL leaves no organization behind.
+            with transaction.atomic():
+                organization, issued = organization_create(
+                    name=options["name"],
+                    document_locale=options["locale"],
+                    timezone=options["timezone"],
                 )
-                result["webhook_endpoint_id"] = str(endpoint.id)
+                result = {"organization_id": str(organization.id), "api_key": issued.raw_key}
+                if webhook_url:
+                    endpoint = webhook_endpoint_create(
+                        organization=organization, data={"webhook_url": webhook_url}
+                    )
+                    result["webhook_endpoint_id"] = str(endpoint.id)
+        except ValidationFailed as exc:
+            problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.details.items())
+            raise CommandError(f"--webhook-url {webhook_url!r} refused ({problems})") from exc
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The Procfile's `worker`: one Celery worker per queue, so that webhook
+# receivers that hang for their whole deadline can only ever occupy the
+# webhook processes, never the ones rendering PDFs. If either worker exits,
+# both stop (the process manager restarts the pair); SIGTERM is passed on to
+# both for a warm shutdown.
+set -u
+celery -A billing_project worker -Q pdf -n "pdf@%h" \
+  --concurrency "${WORKER_CONCURRENCY:-2}" --loglevel "${CELERY_LOG_LEVEL:-INFO}" &
+pdf=$!
+celery -A billing_project worker -Q webhooks -n "webhooks@%h" \
+  --concurrency "${WEBHOOK_WORKER_CONCURRENCY:-4}" --loglevel "${CELERY_LOG_LEVEL:-INFO}" &
+webhooks=$!
+trap 'kill -TERM $pdf $webhooks 2>/dev/null' TERM INT
+wait -n
+status=$?
+kill -TERM $pdf $webhooks 2>/dev/null
+wait
+exit $status

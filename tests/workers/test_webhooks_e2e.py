@@ -1,0 +1,122 @@
+"""Webhooks end to end: real PostgreSQL, real Redis, real Celery worker processes, receivers
+on 127.0.0.1. Deliveries leave on commit, retries come back through the broker with the same
+id, the sweep task re-sends what no message carries, and a receiver that hangs holds one
+worker process, not the PDFs or the other endpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from celery import current_app
+from django.utils import timezone
+
+from invoicing.models import PdfJob, WebhookDelivery, WebhookEndpoint
+from tests.factories import make_invoice, make_organization
+from tests.invoicing.webhooks.conftest import RawServer, Receiver, Reply
+from tests.invoicing.webhooks.scripted import ScriptedReceiver, hang
+from tests.pdftext import wait_for
+from tests.processes import Worker, flush_broker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DEADLINE = 3.0
+
+
+def _endpoint(organization, url: str) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(
+        organization=organization, webhook_url=url, event_types=["invoice.created"]
+    )
+
+
+def _finished_at(delivery: WebhookDelivery) -> dt.datetime:
+    last = delivery.attempts.order_by("-attempt_number").first()
+    return last.started_at + dt.timedelta(milliseconds=last.duration_ms)
+
+
+def test_retries_come_back_through_the_broker_with_one_id():
+    flush_broker()
+    organization, _ = make_organization()
+    receiver = ScriptedReceiver([Reply(500), Reply(500), Reply(200)])
+    late = Receiver(Reply(200))
+    try:
+        # A tiny schedule: the retries' countdown nudges are what bring them back.
+        with Worker("hooks-retry", concurrency=2, WEBHOOK_RETRY_SCHEDULE="0,0.3,0.3"):
+            ep = _endpoint(organization, receiver.url)
+            invoice = make_invoice(organization)
+            delivery = WebhookDelivery.objects.get(endpoint=ep, event__object_id=invoice.id)
+            wait_for(
+                lambda: WebhookDelivery.objects.filter(pk=delivery.pk, status="succeeded").exists(),
+                timeout=20,
+                interval=0.05,
+            )
+
+            # A due delivery no message carries (its message was lost): the sweep task,
+            # sent by name as beat sends it, finds it and sends it.
+            flush_broker()
+            other = _endpoint(organization, late.url)
+            stale = timezone.now() - dt.timedelta(minutes=5)
+            orphan = WebhookDelivery.objects.create(
+                event=delivery.event, endpoint=other, next_attempt_at=stale
+            )
+            WebhookDelivery.objects.filter(pk=orphan.pk).update(updated_at=stale)
+            current_app.send_task("invoicing.webhooks.sweep")
+            wait_for(
+                lambda: WebhookDelivery.objects.filter(pk=orphan.pk, status="succeeded").exists(),
+                timeout=20,
+                interval=0.05,
+            )
+    finally:
+        receiver.close()
+        late.close()
+
+    keys = [r.headers["X-Lago-Unique-Key"] for r in receiver.requests]
+    assert keys == [str(delivery.pk)] * 3
+    assert [r.headers["webhook-id"] for r in receiver.requests] == keys
+    outcomes = list(delivery.attempts.values_list("attempt_number", "outcome"))
+    assert outcomes == [(1, "server_error"), (2, "server_error"), (3, "success")]
+    assert [r.headers["X-Lago-Unique-Key"] for r in late.requests] == [str(orphan.pk)]
+
+
+def test_a_hanging_endpoint_delays_neither_other_endpoints_nor_pdfs():
+    flush_broker()
+    organization, _ = make_organization()
+    fast = Receiver(Reply(200))
+    slow = RawServer(hang)
+    try:
+        # The Procfile's worker today: one worker, both queues, two processes.
+        with Worker("hooks-slow", concurrency=2, WEBHOOK_TIMEOUT_SECONDS=DEADLINE):
+            slow_ep = _endpoint(organization, slow.url)
+            fast_ep = _endpoint(organization, fast.url)
+            started = timezone.now()
+            invoices = [make_invoice(organization) for _ in range(3)]
+            fast_deliveries = WebhookDelivery.objects.filter(endpoint=fast_ep)
+            wait_for(lambda: fast_deliveries.filter(status="succeeded").count() == 3, timeout=15)
+            jobs = PdfJob.objects.filter(invoice__in=invoices, state="ready")
+            wait_for(lambda: jobs.count() == 3, timeout=15, interval=0.05)
+            everything_else_done = time.monotonic()
+
+            # Three deliveries hang on the slow endpoint, yet it holds one process at most.
+            slow_deliveries = WebhookDelivery.objects.filter(endpoint=slow_ep)
+            assert slow_deliveries.filter(status="sending").count() == 1
+            assert slow_deliveries.filter(status="pending", attempt_count=0).count() == 2
+            first_slow = wait_for(
+                lambda: slow_deliveries.filter(attempts__isnull=False).first(), timeout=15
+            )
+            first_slow_done = time.monotonic()
+    finally:
+        fast.close()
+        slow.close()
+
+    slow_attempt = first_slow.attempts.get()
+    assert slow_attempt.outcome == "timeout"
+    assert DEADLINE * 1000 - 100 <= slow_attempt.duration_ms <= (DEADLINE + 1) * 1000
+    # Everything else was done while the first slow attempt still hung.
+    assert first_slow_done - everything_else_done > 0.5
+    latest_fast = max(_finished_at(d) for d in fast_deliveries)
+    latest_pdf = max(job.finished_at for job in jobs)
+    assert latest_fast < _finished_at(first_slow) - dt.timedelta(seconds=1)
+    assert latest_pdf < _finished_at(first_slow) - dt.timedelta(seconds=1)
+    assert latest_fast - started < dt.timedelta(seconds=DEADLINE - 1)
+    assert len(fast.requests) == 3
