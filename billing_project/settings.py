@@ -39,12 +39,16 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
     "invoicing",
+    "invoicing.ops",
 ]
 
 MIDDLEWARE = [
+    # Outermost, so its latency and log line cover every other middleware.
+    "invoicing.ops.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -283,3 +287,45 @@ WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 864
 # After a Standard Webhooks secret rotation the previous secret keeps signing
 # this long, so receivers can switch without dropping a message.
 WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = env_int("WEBHOOK_SECRET_ROTATION_GRACE_SECONDS", 86400)
+
+# --------------------------------------------------------------- operations
+# Read by invoicing/ops/ (health, metrics, logs, Flower) and the admin's
+# operations page; README "Operations".
+
+# One JSON object per line for log collectors; plain lines for a terminal.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
+# Both formatters scrub signed download links and API keys from every line.
+LOGGING["formatters"] = {
+    "json": {"()": "invoicing.ops.logs.JsonFormatter"},
+    "plain": {"()": "invoicing.ops.logs.PlainFormatter"},
+}
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# runserver's access log has a handler of its own that prints raw paths;
+# sending it through ours scrubs the signed links in them.
+LOGGING["loggers"] = {
+    "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+}
+# Workers keep the handler above (JSON lines) instead of Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Bearer token of GET /metrics; unset, the endpoint answers 404 (disabled).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# prometheus-client's multiprocess mode: every web and worker process on the
+# host writes its samples here and /metrics sums them. Needed with more than
+# one process (gunicorn, Celery prefork); the folder must be emptied when the
+# processes are restarted (README "Metrics").
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+# Each /readyz dependency check gets this long (load balancers time out at 2-5 s).
+READYZ_TIMEOUT_SECONDS = env_float("READYZ_TIMEOUT_SECONDS", 1.5)
+# The operations page and /metrics read the broker with this timeout, and wait
+# this long for workers to answer a ping: bounded, so the page stays fast.
+OPS_BROKER_TIMEOUT_SECONDS = env_float("OPS_BROKER_TIMEOUT_SECONDS", 0.5)
+OPS_PING_TIMEOUT_SECONDS = env_float("OPS_PING_TIMEOUT_SECONDS", 0.5)
+# user:password for Flower; `python -m invoicing.ops.flower` refuses to start
+# without it when DEBUG is off.
+FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")
+# First-page PNG previews of stored PDFs for the admin, by checksum (a cache:
+# safe to delete).
+ADMIN_PREVIEW_DIR = VAR_DIR / "cache" / "previews"

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # System tools the tests use: pdftotext/pdftoppm/pdfinfo (poppler-utils) read
-# rendered PDFs back. Installed only when missing; needs root (as on CI) or sudo.
+# rendered PDFs back (and pdftoppm draws the admin's previews); Chromium drives
+# the admin in a browser test. Installed only when missing; needs root (as on
+# CI) or sudo.
 set -euo pipefail
 missing=()
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # CMaps poppler needs to read Chinese and Japanese text back out of a PDF.
 [ -d /usr/share/poppler/cMap ] || missing+=(poppler-data)
+# Headless Chromium and its WebDriver for the admin's browser test
+# (tests/invoicing/admin/test_browser.py), from Debian: no browser download.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing system packages: ${missing[*]}"
 SUDO=""

