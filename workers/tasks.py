@@ -25,9 +25,13 @@ def _warm_up(**_):
 
 
 @shared_task(name=RENDER_PDF_TASK, acks_late=True, reject_on_worker_lost=True)
-def render_pdf(job_id: str) -> str:
-    result = pdf.pdf_job_run(job_id=job_id)
-    return result.outcome
+def render_pdf(job_ids: list[str] | str) -> dict:
+    # A bare id is what messages carried before jobs were batched.
+    ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
+    outcomes: dict[str, int] = {}
+    for result in pdf.pdf_jobs_run(job_ids=ids, take_waiting=True):
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+    return outcomes
 
 
 @shared_task(name="invoicing.pdf.sweep", acks_late=False, expires=60)

@@ -10,46 +10,73 @@ from invoicing.models import Invoice, WebhookDelivery, WebhookEndpoint, WebhookE
 
 
 def invoice_payload(invoice: Invoice, event_type: str) -> dict:
+    return invoice_payloads([invoice], event_type)[0]
+
+
+def invoice_payloads(invoices: list[Invoice], event_type: str) -> list[dict]:
+    """Lago's webhook payloads. Serialized as one list: DRF builds a
+    serializer's fields per instance, which costs more than the invoice."""
     # Imported here: the Lago face's serializers are the payload's one
     # definition, and they import the models this module is loaded with.
     from invoicing.api.lago.serializers import CustomerOutput, InvoiceBaseOutput
 
-    body = dict(InvoiceBaseOutput(invoice).data)
-    body["customer"] = CustomerOutput(invoice.customer).data
-    return {
-        "webhook_type": event_type,
-        "object_type": "invoice",
-        "organization_id": str(invoice.organization_id),
-        "invoice": body,
-    }
+    bodies = InvoiceBaseOutput(invoices, many=True).data
+    customers = CustomerOutput([i.customer for i in invoices], many=True).data
+    return [
+        {
+            "webhook_type": event_type,
+            "object_type": "invoice",
+            "organization_id": str(invoice.organization_id),
+            "invoice": {**body, "customer": customer},
+        }
+        for invoice, body, customer in zip(invoices, bodies, customers, strict=True)
+    ]
 
 
 def event_record(*, invoice: Invoice, event_type: str) -> WebhookEvent:
-    """Record ``event_type`` for ``invoice`` and one pending delivery per
+    """Record ``event_type`` for ``invoice`` (see ``events_record``)."""
+    return events_record(invoices=[invoice], event_type=event_type)[0]
+
+
+def events_record(*, invoices: list[Invoice], event_type: str) -> list[WebhookEvent]:
+    """Record ``event_type`` for each invoice and one pending delivery per
     enabled endpoint that wants it. Must run inside the transaction of the
-    change it reports, so the event exists if and only if the change does."""
+    change it reports, so an event exists if and only if the change does.
+    A fixed number of queries however many invoices (PDF batches)."""
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_record must run inside the transaction of the change")
-    event = WebhookEvent.objects.create(
-        organization_id=invoice.organization_id,
-        event_type=event_type,
-        object_type="invoice",
-        object_id=invoice.id,
-        payload=invoice_payload(invoice, event_type),
+        raise RuntimeError("events_record must run inside the transaction of the change")
+    if not invoices:
+        return []
+    events = WebhookEvent.objects.bulk_create(
+        [
+            WebhookEvent(
+                organization_id=invoice.organization_id,
+                event_type=event_type,
+                object_type="invoice",
+                object_id=invoice.id,
+                payload=payload,
+            )
+            for invoice, payload in zip(
+                invoices, invoice_payloads(invoices, event_type), strict=True
+            )
+        ]
     )
-    endpoints = [
-        e
-        for e in WebhookEndpoint.objects.filter(
-            organization_id=invoice.organization_id, enabled=True
-        )
-        if e.wants(event_type)
-    ]
+    endpoints: dict = {}
+    for endpoint in WebhookEndpoint.objects.filter(
+        organization_id__in={i.organization_id for i in invoices}, enabled=True
+    ):
+        if endpoint.wants(event_type):
+            endpoints.setdefault(endpoint.organization_id, []).append(endpoint)
     now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(event=event, endpoint=e, next_attempt_at=now) for e in endpoints]
+        [
+            WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now)
+            for event in events
+            for endpoint in endpoints.get(event.organization_id, ())
+        ]
     )
     # The first attempt leaves as soon as the change commits; if the broker is down, the
     # webhooks sweep sends it instead.
     for delivery in deliveries:
         send_on_commit(DELIVER_WEBHOOK_TASK, str(delivery.pk))
-    return event
+    return events

@@ -17,11 +17,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from invoicing.dispatch import RENDER_PDF_TASK, send, send_on_commit
+from invoicing.dispatch import RENDER_BATCH_SIZE, RENDER_PDF_TASK, render_on_commit, send
 from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
 from invoicing.services import pdf_wait
-from invoicing.services.events import event_record
+from invoicing.services.events import events_record
 from invoicing.signals import pdf_job_finished
 
 logger = logging.getLogger("invoicing.pdf")
@@ -57,7 +57,7 @@ def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
         # the row we read is ours if its id is the one we generated.
         if created and job.id == created[0].id:
             PdfJob.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
-            send_on_commit(RENDER_PDF_TASK, str(job.id))
+            render_on_commit(str(job.id))
     return job
 
 
@@ -75,7 +75,7 @@ def invoice_pdf_regenerate(*, invoice: Invoice) -> PdfJob:
         version=version,
         enqueued_at=timezone.now(),
     )
-    send_on_commit(RENDER_PDF_TASK, str(job.id))
+    render_on_commit(str(job.id))
     return job
 
 
@@ -85,7 +85,7 @@ def pdf_job_retry(*, job: PdfJob) -> PdfJob:
         state=PdfJob.State.PENDING, attempts=0, available_at=None, enqueued_at=timezone.now()
     )
     if updated:
-        send_on_commit(RENDER_PDF_TASK, str(job.pk))
+        render_on_commit(str(job.pk))
     job.refresh_from_db()
     return job
 
@@ -120,70 +120,137 @@ class RunResult:
 
 
 def pdf_job_run(*, job_id: str) -> RunResult:
-    """Claim the job, render, store, and finish it. Safe to call any number of
-    times, concurrently: only the worker that claims the job renders, and only
-    the holder of the current attempt may finish it."""
+    """Run this one job (see ``pdf_jobs_run``)."""
+    return pdf_jobs_run(job_ids=[job_id])[0]
+
+
+def _claim(job_ids: list[str], now: dt.datetime, *, take_waiting: bool) -> list[str]:
+    """Take the claimable jobs among ``job_ids`` and (``take_waiting``), up to
+    RENDER_BATCH_SIZE, other jobs waiting their turn, skipping rows another
+    worker is locking at this instant. SELECT ... FOR UPDATE picks exactly which jobs are ours; the
+    UPDATE (repeating the conditions) moves them to ``rendering``. Messages
+    for the extra jobs find them taken and cost one query."""
+    lease = dt.timedelta(seconds=settings.PDF_RENDER_LEASE_SECONDS)
+    claimable = Q(_claimable(now), is_current=True, attempts__lt=settings.PDF_MAX_ATTEMPTS)
+    # Most messages of a bulk find their job already taken along by another
+    # task: one plain read tells so, without a locking transaction.
+    if not PdfJob.objects.filter(claimable, pk__in=job_ids).exists():
+        return []
+    with transaction.atomic():
+        locked = PdfJob.objects.select_for_update(skip_locked=True).filter(claimable)
+        ids = list(locked.filter(pk__in=job_ids).values_list("id", flat=True))
+        room = RENDER_BATCH_SIZE - len(ids)
+        if take_waiting and ids and room > 0:
+            ids += list(
+                locked.filter(state=PdfJob.State.PENDING)
+                .exclude(pk__in=ids)
+                .order_by("created_at")
+                .values_list("id", flat=True)[:room]
+            )
+        if ids:
+            PdfJob.objects.filter(claimable, pk__in=ids).update(
+                state=PdfJob.State.RENDERING,
+                attempts=F("attempts") + 1,
+                started_at=now,
+                lease_expires_at=now + lease,
+            )
+    return [str(pk) for pk in ids]
+
+
+@dataclass
+class _Rendered:
+    job: PdfJob
+    invoice: Invoice
+    key: str
+    checksum: str
+    size: int
+    pages: int
+    render_ms: int
+
+
+def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunResult]:
+    """Claim, render, store and finish a batch of jobs (with ``take_waiting``,
+    workers also take other waiting jobs along). Safe to call any number of
+    times, concurrently: only the worker that claims a job renders it, and
+    only the holder of the current attempt may finish it.
+
+    A batch shares its database work (one claim, one load of every invoice
+    with its fees, one finishing transaction), which is most of a one-page
+    invoice's cost; each job still succeeds or fails on its own.
+    """
     from invoicing.pdf import RENDERER_VERSION, render_invoice_pdf
 
-    now = timezone.now()
-    lease = dt.timedelta(seconds=settings.PDF_RENDER_LEASE_SECONDS)
-    claimed = PdfJob.objects.filter(
-        _claimable(now), pk=job_id, is_current=True, attempts__lt=settings.PDF_MAX_ATTEMPTS
-    ).update(
-        state=PdfJob.State.RENDERING,
-        attempts=F("attempts") + 1,
-        started_at=now,
-        lease_expires_at=now + lease,
-    )
+    job_ids = [str(j) for j in job_ids]
+    claimed = _claim(job_ids, timezone.now(), take_waiting=take_waiting)
+    results = {j: RunResult(j, "skipped") for j in [*job_ids, *claimed]}
     if not claimed:
-        return RunResult(job_id, "skipped")
-    job = PdfJob.objects.get(pk=job_id)
-    attempt = job.attempts
-    try:
-        invoice = _load_for_snapshot(job.invoice_id)
-        job.invoice = invoice
-        snapshot = invoice_snapshot(invoice)
-        started = time.perf_counter()
-        pdf = render_invoice_pdf(snapshot)
-        render_ms = int((time.perf_counter() - started) * 1000)
-        checksum = hashlib.sha256(pdf).hexdigest()
-        key = storage_key(job, checksum)
-        stored_as = default_storage.save(key, ContentFile(pdf))
-        if stored_as != key:
-            raise RuntimeError(f"storage renamed {key} to {stored_as}")
-    except Exception as exc:
-        logger.exception("PDF job %s attempt %s failed", job_id, attempt)
-        return _fail_attempt(job, attempt, f"{type(exc).__name__}: {exc}")
+        return list(results.values())
+    jobs = list(PdfJob.objects.filter(pk__in=claimed).order_by("created_at"))
+    invoices = _load_for_snapshot([job.invoice_id for job in jobs])
 
-    with transaction.atomic():
-        finished = PdfJob.objects.filter(
-            pk=job.pk, state=PdfJob.State.RENDERING, attempts=attempt, is_current=True
-        ).update(
-            state=PdfJob.State.READY,
-            storage_key=key,
-            checksum=checksum,
-            size_bytes=len(pdf),
-            page_count=page_count(pdf),
-            render_ms=render_ms,
-            renderer_version=RENDERER_VERSION,
-            finished_at=timezone.now(),
-            last_error="",
-            lease_expires_at=None,
+    rendered: list[_Rendered] = []
+    for job in jobs:
+        try:
+            invoice = invoices[job.invoice_id]
+            job.invoice = invoice
+            started = time.perf_counter()
+            pdf = render_invoice_pdf(invoice_snapshot(invoice))
+            render_ms = int((time.perf_counter() - started) * 1000)
+            checksum = hashlib.sha256(pdf).hexdigest()
+            key = storage_key(job, checksum)
+            stored_as = default_storage.save(key, ContentFile(pdf))
+            if stored_as != key:
+                raise RuntimeError(f"storage renamed {key} to {stored_as}")
+        except Exception as exc:
+            logger.exception("PDF job %s attempt %s failed", job.pk, job.attempts)
+            results[str(job.pk)] = _fail_attempt(job, job.attempts, f"{type(exc).__name__}: {exc}")
+            continue
+        rendered.append(
+            _Rendered(job, invoice, key, checksum, len(pdf), page_count(pdf), render_ms)
         )
-        if not finished:
-            # Another worker took the job over after our lease ran out, or an
-            # operator regenerated it: that run owns the outcome.
-            return RunResult(job_id, "skipped", "lost the job before finishing")
-        event_record(invoice=invoice, event_type=WebhookEvent.EventType.INVOICE_GENERATED)
-        # Wake requests waiting for this PDF (Lotus's pdf_url) once it commits.
-        pdf_wait.pdf_job_publish_on_commit(job_id=job_id, state=PdfJob.State.READY)
-    logger.info("PDF job %s ready: %s bytes in %s ms", job_id, len(pdf), render_ms)
-    pdf_job_finished.send(
-        sender=PdfJob, job_id=job_id, invoice_id=job.invoice_id,
-        organization_id=job.organization_id, outcome="ready",
-        render_ms=render_ms, size_bytes=len(pdf),
-    )  # fmt: skip
-    return RunResult(job_id, "ready")
+
+    finished: list[_Rendered] = []
+    with transaction.atomic():
+        now = timezone.now()
+        for r in rendered:
+            if PdfJob.objects.filter(
+                pk=r.job.pk, state=PdfJob.State.RENDERING, attempts=r.job.attempts, is_current=True
+            ).update(
+                state=PdfJob.State.READY,
+                storage_key=r.key,
+                checksum=r.checksum,
+                size_bytes=r.size,
+                page_count=r.pages,
+                render_ms=r.render_ms,
+                renderer_version=RENDERER_VERSION,
+                finished_at=now,
+                last_error="",
+                lease_expires_at=None,
+            ):
+                finished.append(r)
+            else:
+                # Another worker took the job over after our lease ran out, or
+                # an operator regenerated it: that run owns the outcome.
+                results[str(r.job.pk)] = RunResult(
+                    str(r.job.pk), "skipped", "lost the job before finishing"
+                )
+        events_record(
+            invoices=[r.invoice for r in finished],
+            event_type=WebhookEvent.EventType.INVOICE_GENERATED,
+        )
+        for r in finished:
+            # Wake requests waiting for this PDF (Lotus's pdf_url) once it commits.
+            pdf_wait.pdf_job_publish_on_commit(job_id=str(r.job.pk), state=PdfJob.State.READY)
+    for r in finished:
+        job_id = str(r.job.pk)
+        logger.info("PDF job %s ready: %s bytes in %s ms", job_id, r.size, r.render_ms)
+        pdf_job_finished.send(
+            sender=PdfJob, job_id=job_id, invoice_id=r.job.invoice_id,
+            organization_id=r.job.organization_id, outcome="ready",
+            render_ms=r.render_ms, size_bytes=r.size,
+        )  # fmt: skip
+        results[job_id] = RunResult(job_id, "ready")
+    return list(results.values())
 
 
 def _fail_attempt(job: PdfJob, attempt: int, error: str) -> RunResult:
@@ -208,7 +275,7 @@ def _fail_attempt(job: PdfJob, attempt: int, error: str) -> RunResult:
         enqueued_at=now,
         lease_expires_at=None,
     ):
-        send(RENDER_PDF_TASK, str(job.pk), countdown=delay)
+        send(RENDER_PDF_TASK, [str(job.pk)], countdown=delay)
     _finished(job, "retry")
     return RunResult(str(job.pk), "retry", error)
 
@@ -253,8 +320,8 @@ def pdf_jobs_sweep(*, limit: int = 500) -> SweepResult:
     )
     if ids:
         PdfJob.objects.filter(pk__in=ids).update(enqueued_at=now)
-        for job_id in ids:
-            send(RENDER_PDF_TASK, str(job_id))
+        for start in range(0, len(ids), RENDER_BATCH_SIZE):
+            send(RENDER_PDF_TASK, [str(j) for j in ids[start : start + RENDER_BATCH_SIZE]])
     return SweepResult(requeued=len(ids), failed=out_of_attempts)
 
 
@@ -292,23 +359,28 @@ def _logo_bytes(organization) -> bytes | None:
         return None
 
 
-def _load_for_snapshot(invoice_id) -> Invoice:
-    invoice = (
+def _load_for_snapshot(invoice_ids: list) -> dict:
+    """Invoices by id with everything a snapshot reads, in four queries
+    whatever their number."""
+    invoices = (
         Invoice.objects.select_related("customer", "organization")
         .prefetch_related("fees", "applied_taxes", "credits")
-        .get(pk=invoice_id)
+        .filter(pk__in=invoice_ids)
     )
-    # The customer's organization is the invoice's: spare the query its
-    # time zone (and the webhook payload) would otherwise make.
-    invoice.customer.organization = invoice.organization
-    return invoice
+    loaded = {}
+    for invoice in invoices:
+        # The customer's organization is the invoice's: spare the query its
+        # time zone (and the webhook payload) would otherwise make.
+        invoice.customer.organization = invoice.organization
+        loaded[invoice.pk] = invoice
+    return loaded
 
 
 def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
     """Freeze ``invoice`` into the renderer's plain-data input (loading its
     fees, taxes and credits unless the caller already did)."""
     if "fees" not in getattr(invoice, "_prefetched_objects_cache", {}):
-        invoice = _load_for_snapshot(invoice.pk)
+        invoice = _load_for_snapshot([invoice.pk])[invoice.pk]
     organization, customer = invoice.organization, invoice.customer
     credit_labels = {
         Credit.Kind.COUPON: "coupon",

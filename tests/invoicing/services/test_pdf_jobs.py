@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, connections
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -91,7 +91,7 @@ def test_the_sweep_resends_stale_pending_and_abandoned_jobs(organization, settin
     )
     with mock.patch("invoicing.services.pdf.send") as send:
         result = pdf.pdf_jobs_sweep()
-    sent = {call.args[1] for call in send.call_args_list}
+    sent = {job_id for call in send.call_args_list for job_id in call.args[1]}
     assert sent == {str(PdfJob.objects.get(invoice=i).pk) for i in (stale, abandoned)}
     assert (result.requeued, result.failed) == (2, 1)
     dead_job = PdfJob.objects.get(invoice=dead)
@@ -160,3 +160,139 @@ def test_snapshot_reads_every_fee_in_a_fixed_number_of_queries(organization):
         snapshot = pdf.invoice_snapshot(big)
     assert len(snapshot.fees) == 200
     assert len(queries) <= 6
+
+
+def test_a_task_takes_other_waiting_jobs_with_its_own(organization):
+    from invoicing.dispatch import RENDER_BATCH_SIZE
+
+    invoices = [make_invoice(organization) for _ in range(RENDER_BATCH_SIZE + 5)]
+    jobs = [str(PdfJob.objects.get(invoice=i).pk) for i in invoices]
+    # The message for the newest job takes it first, then the oldest waiting ones.
+    assert pdf.pdf_job_run(job_id=jobs[-2]).outcome == "ready"  # alone, when asked so
+    assert PdfJob.objects.filter(pk__in=jobs, state="ready").count() == 1
+    results = pdf.pdf_jobs_run(job_ids=[jobs[-1]], take_waiting=True)
+    ready = [r.job_id for r in results if r.outcome == "ready"]
+    assert len(ready) == RENDER_BATCH_SIZE
+    assert ready[0] == jobs[-1] or jobs[-1] in ready
+    assert set(ready) == {jobs[-1], *jobs[: RENDER_BATCH_SIZE - 1]}
+    # The messages of the jobs taken along are no-ops; the rest still wait.
+    assert pdf.pdf_job_run(job_id=jobs[0]).outcome == "skipped"
+    assert PdfJob.objects.filter(pk__in=jobs, state="pending").count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_locked_by_another_worker_is_not_taken(organization):
+    import threading
+
+    from django.db import transaction
+
+    first, second = make_invoice(organization), make_invoice(organization)
+    ids = [str(PdfJob.objects.get(invoice=i).pk) for i in (first, second)]
+    # Simulate another worker's claim in flight: its row lock is held.
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            PdfJob.objects.select_for_update().get(pk=ids[0])
+            locked.set()
+            release.wait(10)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10), "the other worker never took its lock"
+    try:
+        results = {
+            r.job_id: r.outcome for r in pdf.pdf_jobs_run(job_ids=[ids[1]], take_waiting=True)
+        }
+    finally:
+        release.set()
+        holder.join()
+    assert results == {ids[1]: "ready"}
+    assert PdfJob.objects.get(pk=ids[0]).state == "pending"
+
+
+def test_jobs_requested_in_one_transaction_travel_in_batches(organization):
+    from django.db import transaction
+
+    from invoicing.dispatch import RENDER_BATCH_SIZE
+
+    drafts = [make_invoice(organization, status=Invoice.Status.DRAFT) for _ in range(45)]
+    with (
+        mock.patch("invoicing.dispatch.send") as send,
+        TestCase.captureOnCommitCallbacks(execute=True),
+        transaction.atomic(),
+    ):
+        for draft in drafts:
+            invoice_finalize(invoice=draft)  # each in a savepoint of its own
+    batches = [c.args[1] for c in send.call_args_list if c.args[0] == "invoicing.pdf.render"]
+    assert [len(b) for b in batches] == [RENDER_BATCH_SIZE, RENDER_BATCH_SIZE, 5]
+    expected = {str(PdfJob.objects.get(invoice=d).pk) for d in drafts}
+    assert {job_id for batch in batches for job_id in batch} == expected
+
+
+def test_rollbacks_never_lose_a_committed_job_from_its_batch(organization):
+    from django.db import transaction
+
+    first, dropped, last = (make_invoice(organization, status="draft") for _ in range(3))
+    with (
+        mock.patch("invoicing.dispatch.send") as send,
+        TestCase.captureOnCommitCallbacks(execute=True),
+        transaction.atomic(),
+    ):
+        # The batch is born inside a savepoint that is then rolled back...
+        try:
+            with transaction.atomic():
+                invoice_finalize(invoice=dropped)
+                raise RuntimeError("abandon")
+        except RuntimeError:
+            pass
+        # ...and jobs requested afterwards still leave with their commit.
+        invoice_finalize(invoice=first)
+        invoice_finalize(invoice=last)
+    sent = [
+        j for c in send.call_args_list if c.args[0] == "invoicing.pdf.render" for j in c.args[1]
+    ]
+    assert sent == [str(PdfJob.objects.get(invoice=i).pk) for i in (first, last)]
+    assert not PdfJob.objects.filter(invoice=dropped).exists()
+
+
+def test_ids_of_rolled_back_jobs_are_ignored_by_the_worker(organization):
+    invoice = make_invoice(organization)
+    ghost = "00000000-0000-4000-8000-000000000000"
+    job_id = str(PdfJob.objects.get(invoice=invoice).pk)
+    outcomes = {r.job_id: r.outcome for r in pdf.pdf_jobs_run(job_ids=[ghost, job_id])}
+    assert outcomes == {ghost: "skipped", job_id: "ready"}
+
+
+def test_a_batch_renders_every_job_and_shares_its_queries(organization):
+    from decimal import Decimal
+
+    invoices = [make_invoice(organization) for _ in range(10)]
+    job_ids = [str(PdfJob.objects.get(invoice=i).pk) for i in invoices]
+    with CaptureQueriesContext(connection) as queries:
+        results = pdf.pdf_jobs_run(job_ids=job_ids)
+    assert [r.outcome for r in results] == ["ready"] * 10
+    assert PdfJob.objects.filter(pk__in=job_ids, state="ready").count() == 10
+    assert WebhookEvent.objects.filter(event_type="invoice.generated").count() == 10
+    # Claim (5) + jobs (1) + invoices with fees/taxes/credits (4) + one finishing
+    # transaction (4) with a fenced UPDATE per job: not 11 queries per job.
+    assert len(queries) <= 14 + 10, len(queries)
+    assert Decimal(len(queries)) / 10 < 3
+    # A second run finds nothing to claim.
+    assert {r.outcome for r in pdf.pdf_jobs_run(job_ids=job_ids)} == {"skipped"}
+
+
+def test_one_failing_job_does_not_fail_its_batch(organization):
+    good, bad = make_invoice(organization), make_invoice(organization)
+    real = pdf.invoice_snapshot
+
+    def snapshot(invoice):
+        if invoice.pk == bad.pk:
+            raise ValueError("broken logo")
+        return real(invoice)
+
+    ids = [str(PdfJob.objects.get(invoice=i).pk) for i in (good, bad)]
+    with mock.patch("invoicing.services.pdf.invoice_snapshot", side_effect=snapshot):
+        outcomes = {r.job_id: r.outcome for r in pdf.pdf_jobs_run(job_ids=ids)}
+    assert outcomes == {ids[0]: "ready", ids[1]: "retry"}
