@@ -43,9 +43,13 @@ from invoicing.models import (
     WebhookDelivery,
 )
 from invoicing.ops.preview import PreviewUnavailable, preview_png
-from invoicing.services.pdf import invoice_pdf_regenerate, invoice_pdf_request, pdf_job_retry
+from invoicing.services.pdf import (
+    RENDERABLE,
+    invoice_pdf_regenerate,
+    invoice_pdf_request,
+    pdf_job_retry,
+)
 
-RENDERABLE = (Invoice.Status.FINALIZED, Invoice.Status.VOIDED)
 # A bulk action runs one service call per invoice in the request: more than
 # this is a job for a command, not a click ("select all" on a million rows).
 MAX_BULK_INVOICES = 500

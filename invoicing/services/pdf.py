@@ -29,6 +29,7 @@ logger = logging.getLogger("invoicing.pdf")
 # Backoff between failed attempts of one job, in seconds (then the last value).
 RETRY_BACKOFF_S = (5, 30, 120, 600)
 
+# Invoices that have a PDF: finalized ones, and voided ones (with a VOID mark).
 RENDERABLE = (Invoice.Status.FINALIZED, Invoice.Status.VOIDED)
 
 
