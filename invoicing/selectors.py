@@ -8,7 +8,7 @@ import uuid
 from django.db.models import QuerySet, prefetch_related_objects
 
 from invoicing.errors import NotFound
-from invoicing.models import AddOn, Customer, Invoice, Organization, Tax
+from invoicing.models import AddOn, Customer, Invoice, Organization, PdfJob, Tax
 
 LOTUS_ID_RE = re.compile(r"^invoice_([0-9a-f]{32})$")
 
@@ -26,23 +26,65 @@ def parse_invoice_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
+def _storable(key: str) -> bool:
+    """Whether ``key`` could be a stored value at all. PostgreSQL refuses NUL
+    in text, even in a WHERE clause (a DataError, so a 500); a key from a URL
+    that holds one names nothing, so it is answered as not found."""
+    return "\x00" not in key
+
+
 def invoice_list(*, organization: Organization) -> QuerySet[Invoice]:
     return Invoice.objects.filter(organization=organization).select_related("customer")
 
 
 def invoice_get(
-    *, organization: Organization, invoice_id: str, statuses: tuple[str, ...] | None = None
+    *,
+    organization: Organization,
+    invoice_id: str,
+    statuses: tuple[str, ...] | None = None,
+    with_customer: bool = True,
 ) -> Invoice:
     pk = parse_invoice_uuid(invoice_id)
     if pk is None:
         raise NotFound("invoice")
-    qs = invoice_list(organization=organization).filter(pk=pk)
+    qs = Invoice.objects.filter(organization=organization, pk=pk).order_by()
+    if with_customer:
+        qs = qs.select_related("customer")
     if statuses is not None:
         qs = qs.filter(status__in=statuses)
-    invoice = qs.first()
+    # A primary key lookup: no ORDER BY (``first()`` and the model's ordering
+    # add one, and compiling it is a measurable part of a download request).
+    invoice = next(iter(qs[:1]), None)
     if invoice is None:
         raise NotFound("invoice")
     return invoice
+
+
+def invoice_stored_pdf_get(
+    *,
+    organization: Organization,
+    invoice_id: str,
+    statuses: tuple[str, ...],
+    with_customer: bool = False,
+) -> PdfJob | None:
+    """The stored PDF (current and ready job) of the organization's invoice,
+    with the invoice loaded, in one query; None when the invoice is unknown or
+    its PDF is not stored (yet). The download endpoints' common case."""
+    pk = parse_invoice_uuid(invoice_id)
+    if pk is None:
+        return None
+    qs = (
+        PdfJob.objects.filter(
+            invoice_id=pk,
+            invoice__organization=organization,
+            invoice__status__in=statuses,
+            is_current=True,
+            state=PdfJob.State.READY,
+        )
+        .select_related("invoice__customer" if with_customer else "invoice")
+        .order_by()  # at most one current job (pdf_job_one_current)
+    )
+    return next(iter(qs[:1]), None)
 
 
 def invoice_get_by_reference(
@@ -53,6 +95,8 @@ def invoice_get_by_reference(
     pk = parse_invoice_uuid(reference)
     if pk is not None:
         return invoice_get(organization=organization, invoice_id=str(pk), statuses=statuses)
+    if not _storable(reference):
+        raise NotFound("invoice")
     invoice = (
         invoice_list(organization=organization)
         .filter(number=reference, status__in=statuses)
@@ -64,6 +108,8 @@ def invoice_get_by_reference(
 
 
 def customer_get(*, organization: Organization, external_id: str) -> Customer:
+    if not _storable(external_id):
+        raise NotFound("customer")
     customer = Customer.objects.filter(organization=organization, external_id=external_id).first()
     if customer is None:
         raise NotFound("customer")
@@ -71,6 +117,8 @@ def customer_get(*, organization: Organization, external_id: str) -> Customer:
 
 
 def tax_get(*, organization: Organization, code: str) -> Tax:
+    if not _storable(code):
+        raise NotFound("tax")
     tax = Tax.objects.filter(organization=organization, code=code).first()
     if tax is None:
         raise NotFound("tax")
@@ -78,6 +126,8 @@ def tax_get(*, organization: Organization, code: str) -> Tax:
 
 
 def add_on_get(*, organization: Organization, code: str) -> AddOn:
+    if not _storable(code):
+        raise NotFound("add_on")
     add_on = (
         AddOn.objects.filter(organization=organization, code=code).prefetch_related("taxes").first()
     )

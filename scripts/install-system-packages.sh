@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # System tools the tests use: pdftotext/pdftoppm/pdfinfo (poppler-utils) read
 # rendered PDFs back (and pdftoppm draws the admin's previews); Chromium drives
-# the admin in a browser test. Installed only when missing; needs root (as on
-# CI) or sudo.
+# the admin in a browser test; wrk loads the web tier in bench/load.py. Installed
+# only when missing; needs root (as on CI) or sudo.
 set -euo pipefail
 missing=()
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
@@ -12,6 +12,8 @@ command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # (tests/invoicing/admin/test_browser.py), from Debian: no browser download.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# wrk drives the load benchmark (bench/load.py); no test needs it.
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing system packages: ${missing[*]}"
 SUDO=""

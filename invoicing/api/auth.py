@@ -47,10 +47,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = raw_key_from_headers(meta)
         if not raw or len(raw) < API_KEY_PREFIX_LENGTH or len(raw) > 256:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        api_key = (
-            ApiKey.objects.select_related("organization")
-            .filter(prefix=raw[:API_KEY_PREFIX_LENGTH])
-            .first()
+        # ``prefix`` is unique: no ORDER BY (``first()`` would add the model's).
+        api_key = next(
+            iter(
+                ApiKey.objects.select_related("organization")
+                .filter(prefix=raw[:API_KEY_PREFIX_LENGTH])
+                .order_by()[:1]
+            ),
+            None,
         )
         # Compare even when no row matched so that timing does not tell a
         # known prefix from an unknown one.

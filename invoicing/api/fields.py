@@ -92,3 +92,26 @@ class MinorUnitsField(FlexibleDecimalField):
                 self.error_messages["not_integral"], code="value_is_invalid"
             )
         return value.quantize(Decimal(1))
+
+
+class JsonObjectField(serializers.DictField):
+    """A free-form JSON object stored in a jsonb column. PostgreSQL's jsonb
+    refuses ``\\u0000`` in keys and strings (a DataError at save, so a 500):
+    refused here instead, wherever it is nested."""
+
+    default_error_messages = {"null_characters_not_allowed": "Null characters are not allowed."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                if any("\x00" in key for key in item):
+                    self.fail("null_characters_not_allowed")
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, str) and "\x00" in item:
+                self.fail("null_characters_not_allowed")
+        return value

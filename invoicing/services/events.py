@@ -14,22 +14,23 @@ def invoice_payload(invoice: Invoice, event_type: str) -> dict:
 
 
 def invoice_payloads(invoices: list[Invoice], event_type: str) -> list[dict]:
-    """Lago's webhook payloads. Serialized as one list: DRF builds a
-    serializer's fields per instance, which costs more than the invoice."""
+    """Lago's webhook payloads: the invoice as ``InvoiceBaseOutput`` renders
+    it, with its customer as ``CustomerOutput`` does."""
     # Imported here: the Lago face's serializers are the payload's one
     # definition, and they import the models this module is loaded with.
-    from invoicing.api.lago.serializers import CustomerOutput, InvoiceBaseOutput
+    from invoicing.api.lago.serializers import render_customer, render_invoice_base
 
-    bodies = InvoiceBaseOutput(invoices, many=True).data
-    customers = CustomerOutput([i.customer for i in invoices], many=True).data
     return [
         {
             "webhook_type": event_type,
             "object_type": "invoice",
             "organization_id": str(invoice.organization_id),
-            "invoice": {**body, "customer": customer},
+            "invoice": {
+                **render_invoice_base(invoice),
+                "customer": render_customer(invoice.customer),
+            },
         }
-        for invoice, body, customer in zip(invoices, bodies, customers, strict=True)
+        for invoice in invoices
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from invoicing.api.fields import (
@@ -198,9 +199,286 @@ class BillingConfigurationOutput(serializers.Serializer):
     def get_invoice_grace_period(self, customer) -> int:
         return 0
 
+    def to_representation(self, instance):
+        return render_customer(instance)["billing_configuration"]
+
 
 def _blank_as_null(value):
     return value if value not in ("", None) else None
+
+
+# The output classes below declare their fields for the OpenAPI schema and
+# render with these functions: DRF deep-copies every declared field per
+# instance (about 150 for an invoice with one fee), which cost more than the
+# rest of a request. Each function keeps the declared field order and DRF's
+# formatting (tests/invoicing/api/test_lago_output_shapes.py compares both).
+
+
+def _str(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _date(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _datetime(value) -> str | None:
+    """DRF's ISO 8601: in the current time zone, ``Z`` for UTC."""
+    if not value:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def render_customer(customer) -> dict:
+    return {
+        "lago_id": str(customer.id),
+        "external_id": _str(customer.external_id),
+        "account_type": "customer",
+        "name": _str(customer.name),
+        "firstname": _str(customer.firstname),
+        "lastname": _str(customer.lastname),
+        "customer_type": _blank_as_null(customer.customer_type),
+        "sequential_id": None,
+        "slug": None,
+        "created_at": _datetime(customer.created_at),
+        "updated_at": _datetime(customer.updated_at),
+        "country": _blank_as_null(customer.country),
+        "address_line1": _str(customer.address_line1),
+        "address_line2": _str(customer.address_line2),
+        "state": _str(customer.state),
+        "zipcode": _str(customer.zipcode),
+        "email": _str(customer.email),
+        "city": _str(customer.city),
+        "url": _str(customer.url),
+        "phone": _str(customer.phone),
+        "logo_url": None,
+        "legal_name": _str(customer.legal_name),
+        "legal_number": _str(customer.legal_number),
+        "currency": _blank_as_null(customer.currency),
+        "tax_identification_number": _str(customer.tax_identification_number),
+        "timezone": _blank_as_null(customer.timezone),
+        "applicable_timezone": _str(customer.applicable_timezone),
+        "net_payment_term": _int(customer.net_payment_term),
+        "billing_configuration": {
+            "document_locale": customer.document_locale or None,
+            "invoice_grace_period": 0,
+        },
+        "metadata": [
+            {
+                "lago_id": m["id"],
+                "key": m["key"],
+                "value": m["value"],
+                "display_in_invoice": m.get("display_in_invoice", False),
+                "created_at": None,
+            }
+            for m in customer.metadata
+        ],
+    }
+
+
+def _payment_overdue(invoice, today) -> bool:
+    return (
+        invoice.status == Invoice.Status.FINALIZED
+        and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
+        and invoice.payment_due_date < today
+    )
+
+
+def render_invoice_base(invoice, file_url: str | None = None) -> dict:
+    return {
+        "lago_id": str(invoice.id),
+        "billing_entity_code": None,
+        "sequential_id": _int(invoice.sequential_id),
+        # Lago gives drafts a provisional number too; its clients require one.
+        "number": invoice.number or f"DRAFT-{invoice.id.hex[:8].upper()}",
+        "purchase_order_number": invoice.purchase_order_number or None,
+        "issuing_date": _date(invoice.issuing_date),
+        "payment_due_date": _date(invoice.payment_due_date),
+        "net_payment_term": _int(invoice.net_payment_term),
+        "invoice_type": _str(invoice.invoice_type),
+        "status": _str(invoice.status),
+        "payment_status": _str(invoice.payment_status),
+        "payment_dispute_lost_at": _datetime(invoice.payment_dispute_lost_at),
+        "payment_overdue": _payment_overdue(invoice, timezone.now().date()),
+        "currency": _str(invoice.currency),
+        "fees_amount_cents": _int(invoice.fees_amount_cents),
+        "taxes_amount_cents": _int(invoice.taxes_amount_cents),
+        "progressive_billing_credit_amount_cents": _int(
+            invoice.progressive_billing_credit_amount_cents
+        ),
+        "coupons_amount_cents": _int(invoice.coupons_amount_cents),
+        "credit_notes_amount_cents": _int(invoice.credit_notes_amount_cents),
+        "sub_total_excluding_taxes_amount_cents": _int(
+            invoice.sub_total_excluding_taxes_amount_cents
+        ),
+        "sub_total_including_taxes_amount_cents": _int(
+            invoice.sub_total_including_taxes_amount_cents
+        ),
+        "total_amount_cents": _int(invoice.total_amount_cents),
+        "total_due_amount_cents": _int(invoice.total_due_amount_cents),
+        "total_paid_amount_cents": _int(invoice.total_paid_amount_cents),
+        "total_offsetted_credit_note_amount_cents": 0,
+        "prepaid_credit_amount_cents": _int(invoice.prepaid_credit_amount_cents),
+        "prepaid_granted_credit_amount_cents": _int(invoice.prepaid_granted_credit_amount_cents),
+        "prepaid_purchased_credit_amount_cents": _int(
+            invoice.prepaid_purchased_credit_amount_cents
+        ),
+        "file_url": file_url,
+        "xml_url": None,
+        "web_url": None,
+        "version_number": _int(invoice.version_number),
+        "self_billed": False,
+        "created_at": _datetime(invoice.created_at),
+        "updated_at": _datetime(invoice.updated_at),
+        "voided_at": _datetime(invoice.voided_at),
+    }
+
+
+def render_fee_applied_tax(applied, currency: str) -> dict:
+    return {
+        "lago_id": str(applied.id),
+        "lago_fee_id": str(applied.fee_id),
+        "lago_tax_id": _str(applied.tax_id),
+        "tax_name": _str(applied.tax_name),
+        "tax_code": _str(applied.tax_code),
+        "tax_rate": _float(applied.tax_rate),
+        "tax_description": _str(applied.tax_description),
+        "amount_cents": _int(applied.amount_cents),
+        "amount_currency": currency,
+        "created_at": _datetime(applied.created_at),
+    }
+
+
+def render_fee(fee, invoice, external_customer_id: str) -> dict:
+    """``invoice`` is the fee's (already loaded): its currency, customer and
+    payment status are the fee's."""
+    currency = invoice.currency
+    return {
+        "lago_id": str(fee.id),
+        "lago_charge_id": None,
+        "lago_invoice_id": str(fee.invoice_id),
+        "lago_subscription_id": None,
+        "external_subscription_id": fee.external_subscription_id or None,
+        "lago_customer_id": str(invoice.customer_id),
+        "external_customer_id": external_customer_id,
+        "item": {
+            "type": _str(fee.item_type),
+            "code": _str(fee.item_code),
+            "name": _str(fee.item_name),
+            "invoice_display_name": _str(fee.display_name),
+            "filter_invoice_display_name": None,
+            "lago_item_id": _str(fee.add_on_id),
+            "item_type": "AddOn" if fee.item_type == "add_on" else fee.item_type,
+            "grouped_by": {},
+        },
+        "pay_in_advance": fee.billing_type == "in_advance",
+        "invoiceable": True,
+        "amount_cents": _int(fee.amount_cents),
+        "amount_currency": currency,
+        "precise_amount": precise_major(fee.amount_cents, currency),
+        "precise_unit_amount": precise_major(fee.unit_amount_cents, currency),
+        "precise_coupons_amount_cents": str(Decimal(fee.coupons_amount_cents)),
+        "taxes_amount_cents": _int(fee.taxes_amount_cents),
+        "taxes_precise_amount": precise_major(fee.taxes_amount_cents, currency),
+        "taxes_rate": _float(fee.taxes_rate),
+        "total_amount_cents": _int(fee.total_amount_cents),
+        "total_amount_currency": currency,
+        "units": format(fee.units.normalize(), "f"),
+        "description": _str(fee.description),
+        "events_count": 0,
+        "payment_status": invoice.payment_status,
+        "created_at": _datetime(fee.created_at),
+        "succeeded_at": None,
+        "failed_at": None,
+        "refunded_at": None,
+        "from_date": _datetime(fee.from_datetime),
+        "to_date": _datetime(fee.to_datetime),
+        "amount_details": {},
+        "applied_taxes": [render_fee_applied_tax(a, currency) for a in fee.applied_taxes.all()],
+    }
+
+
+_CREDIT_ITEM_TYPES = {"coupon": "coupon", "credit_note": "credit_note", "prepaid": "wallet"}
+
+
+def render_credit(credit, invoice) -> dict:
+    return {
+        "lago_id": str(credit.id),
+        "amount_cents": _int(credit.amount_cents),
+        "amount_currency": invoice.currency,
+        "before_taxes": bool(credit.before_taxes),
+        "item": {
+            "lago_item_id": None,
+            "type": _CREDIT_ITEM_TYPES[credit.kind],
+            "code": credit.code or None,
+            "name": credit.name or None,
+        },
+        "invoice": {"lago_id": str(credit.invoice_id), "payment_status": invoice.payment_status},
+    }
+
+
+def render_invoice_applied_tax(applied, invoice) -> dict:
+    return {
+        "lago_id": str(applied.id),
+        "lago_invoice_id": str(applied.invoice_id),
+        "lago_tax_id": _str(applied.tax_id),
+        "tax_name": _str(applied.tax_name),
+        "tax_code": _str(applied.tax_code),
+        "tax_rate": _float(applied.tax_rate),
+        "tax_description": _str(applied.tax_description),
+        "amount_cents": _int(applied.amount_cents),
+        "amount_currency": invoice.currency,
+        "fees_amount_cents": _int(applied.fees_amount_cents),
+        "created_at": _datetime(applied.created_at),
+    }
+
+
+def render_invoice_metadata(invoice) -> list[dict]:
+    return [
+        {
+            "lago_id": m["id"],
+            "key": m["key"],
+            "value": m["value"],
+            "display_in_invoice": m.get("display_in_invoice", True),
+            "created_at": m.get("created_at"),
+        }
+        for m in invoice.metadata
+    ]
+
+
+def render_invoice(invoice) -> dict:
+    """The full invoice: fees, taxes and credits loaded beforehand
+    (``selectors.invoice_load_details``)."""
+    data = render_invoice_base(invoice)
+    customer = render_customer(invoice.customer)
+    external_customer_id = customer["external_id"]
+    data["customer"] = customer
+    data["fees"] = [render_fee(f, invoice, external_customer_id) for f in invoice.fees.all()]
+    data["credits"] = [render_credit(c, invoice) for c in invoice.credits.all()]
+    data["metadata"] = render_invoice_metadata(invoice)
+    data["applied_taxes"] = [
+        render_invoice_applied_tax(a, invoice) for a in invoice.applied_taxes.all()
+    ]
+    return data
+
+
+def render_invoice_list_item(invoice) -> dict:
+    data = render_invoice_base(invoice)
+    data["customer"] = render_customer(invoice.customer)
+    data["metadata"] = render_invoice_metadata(invoice)
+    data["applied_taxes"] = [
+        render_invoice_applied_tax(a, invoice) for a in invoice.applied_taxes.all()
+    ]
+    return data
 
 
 class CustomerOutput(serializers.Serializer):
@@ -270,6 +548,9 @@ class CustomerOutput(serializers.Serializer):
             }
             for m in customer.metadata
         ]
+
+    def to_representation(self, instance):
+        return render_customer(instance)
 
 
 class InvoiceBaseOutput(serializers.Serializer):
@@ -346,6 +627,9 @@ class InvoiceBaseOutput(serializers.Serializer):
     def get_self_billed(self, invoice) -> bool:
         return False
 
+    def to_representation(self, instance):
+        return render_invoice_base(instance, self.context.get("file_url"))
+
 
 class FeeAppliedTaxOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
@@ -358,6 +642,9 @@ class FeeAppliedTaxOutput(serializers.Serializer):
     amount_cents = serializers.IntegerField()
     amount_currency = serializers.CharField(source="fee.invoice.currency")
     created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance):
+        return render_fee_applied_tax(instance, instance.fee.invoice.currency)
 
 
 class FeeItemOutput(serializers.Serializer):
@@ -378,6 +665,9 @@ class FeeItemOutput(serializers.Serializer):
 
     def get_grouped_by(self, fee) -> dict:
         return {}
+
+    def to_representation(self, instance):
+        return render_fee(instance, instance.invoice, "")["item"]
 
 
 class FeeOutput(serializers.Serializer):
@@ -459,6 +749,10 @@ class FeeOutput(serializers.Serializer):
     def get_amount_details(self, fee) -> dict:
         return {}
 
+    def to_representation(self, instance):
+        invoice = instance.invoice
+        return render_fee(instance, invoice, _str(invoice.customer.external_id))
+
 
 class CreditOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
@@ -480,6 +774,9 @@ class CreditOutput(serializers.Serializer):
     def get_invoice(self, credit) -> dict:
         return {"lago_id": str(credit.invoice_id), "payment_status": credit.invoice.payment_status}
 
+    def to_representation(self, instance):
+        return render_credit(instance, instance.invoice)
+
 
 class InvoiceAppliedTaxOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
@@ -493,6 +790,9 @@ class InvoiceAppliedTaxOutput(serializers.Serializer):
     amount_currency = serializers.CharField(source="invoice.currency")
     fees_amount_cents = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance):
+        return render_invoice_applied_tax(instance, instance.invoice)
 
 
 class InvoiceOutput(InvoiceBaseOutput):
@@ -516,6 +816,9 @@ class InvoiceOutput(InvoiceBaseOutput):
             for m in invoice.metadata
         ]
 
+    def to_representation(self, instance):
+        return render_invoice(instance)
+
 
 class InvoiceListItemOutput(InvoiceBaseOutput):
     customer = CustomerOutput()
@@ -523,6 +826,9 @@ class InvoiceListItemOutput(InvoiceBaseOutput):
     applied_taxes = InvoiceAppliedTaxOutput(many=True, source="applied_taxes.all")
 
     get_metadata = InvoiceOutput.get_metadata
+
+    def to_representation(self, instance):
+        return render_invoice_list_item(instance)
 
 
 # -------------------------------------------------------------- webhooks

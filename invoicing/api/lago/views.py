@@ -72,9 +72,25 @@ def _list_envelope(name: str, serializer_class):
     )
 
 
+# Any request may carry a body, and the parser answers before the view runs:
+# malformed JSON (400), over MAX_REQUEST_BYTES (413), not JSON at all (415).
+BODY_ERRORS = (400, 413, 415)
+
+
 def _responses(ok, *errors: int) -> dict:
     """The success body and Lago's error bodies an operation can answer."""
-    return {200: ok, 401: LagoErrorOutput, **{status: LagoErrorOutput for status in errors}}
+    return {
+        200: ok,
+        401: LagoErrorOutput,
+        **{status: LagoErrorOutput for status in (*BODY_ERRORS, *errors)},
+    }
+
+
+class WebhookEndpointMaybeSecretOutput(s.WebhookEndpointOutput):
+    """Schema only: create and update show ``secret`` only when they have just
+    issued a standard secret; otherwise the body has no ``secret`` at all."""
+
+    secret = serializers.CharField(required=False)
 
 
 class LagoApi(APIView):
@@ -216,9 +232,11 @@ class AddOnApi(LagoApi):
 # -------------------------------------------------------------- invoices
 
 
-def _invoice_response(invoice: Invoice) -> Response:
+def _invoice_response(invoice: Invoice, organization) -> Response:
+    # The customer's organization is the caller's, already loaded.
+    invoice.customer.organization = organization
     selectors.invoice_load_details([invoice])
-    return Response({"invoice": s.InvoiceOutput(invoice).data})
+    return Response({"invoice": s.render_invoice(invoice)})
 
 
 class InvoicesApi(LagoApi):
@@ -239,7 +257,7 @@ class InvoicesApi(LagoApi):
             metadata=data.get("metadata"),
             fees=[FeeInput(**fee) for fee in data["fees"]],
         )
-        return _invoice_response(invoice)
+        return _invoice_response(invoice, self.organization)
 
     @extend_schema(
         operation_id="invoices_list",
@@ -268,7 +286,7 @@ class InvoiceApi(LagoApi):
     @extend_schema(responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 422))
     def get(self, request, invoice_id: str):
         invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
-        return _invoice_response(invoice)
+        return _invoice_response(invoice, self.organization)
 
     @extend_schema(
         request=_wrapped("invoice", s.InvoiceUpdateInput),
@@ -282,7 +300,7 @@ class InvoiceApi(LagoApi):
             payment_status=data.get("payment_status"),
             metadata=data.get("metadata"),
         )
-        return _invoice_response(invoice)
+        return _invoice_response(invoice, self.organization)
 
 
 class InvoiceFinalizeApi(LagoApi):
@@ -295,7 +313,7 @@ class InvoiceFinalizeApi(LagoApi):
             invoice_id=invoice_id,
             statuses=(Invoice.Status.DRAFT,),
         )
-        return _invoice_response(invoices.invoice_finalize(invoice=invoice))
+        return _invoice_response(invoices.invoice_finalize(invoice=invoice), self.organization)
 
 
 class InvoiceVoidApi(LagoApi):
@@ -304,7 +322,7 @@ class InvoiceVoidApi(LagoApi):
     )
     def post(self, request, invoice_id: str):
         invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
-        return _invoice_response(invoices.invoice_void(invoice=invoice))
+        return _invoice_response(invoices.invoice_void(invoice=invoice), self.organization)
 
 
 class InvoiceDownloadApi(LagoApi):
@@ -318,17 +336,23 @@ class InvoiceDownloadApi(LagoApi):
         ),
     )
     def post(self, request, invoice_id: str):
-        invoice = selectors.invoice_get(
-            organization=self.organization,
-            invoice_id=invoice_id,
-            statuses=(Invoice.Status.FINALIZED,),
+        statuses = (Invoice.Status.FINALIZED,)
+        # A stored PDF (the common case) costs one query; otherwise the
+        # invoice is looked up (404 if not the caller's) and its PDF asked for.
+        job = selectors.invoice_stored_pdf_get(
+            organization=self.organization, invoice_id=invoice_id, statuses=statuses
         )
-        job = pdf.invoice_pdf_request(invoice=invoice)
-        if job.state != PdfJob.State.READY:
-            # Never wait for rendering here: lago-python-client times out at 5 s.
-            return Response(status=200, content_type="application/json")
-        context = {"file_url": pdf_download_url(job)}
-        return Response({"invoice": s.InvoiceBaseOutput(invoice, context=context).data})
+        if job is None:
+            invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id,
+                                            statuses=statuses, with_customer=False)  # fmt: skip
+            job = pdf.invoice_pdf_request(invoice=invoice)
+            if job.state != PdfJob.State.READY:
+                # Never wait for rendering here: lago-python-client times out at 5 s.
+                return Response(status=200, content_type="application/json")
+        else:
+            invoice = job.invoice
+        body = s.render_invoice_base(invoice, file_url=pdf_download_url(job))
+        return Response({"invoice": body})
 
 
 # -------------------------------------------------------------- webhooks
@@ -343,7 +367,7 @@ class WebhookEndpointsApi(LagoApi):
     @extend_schema(
         request=_wrapped("webhook_endpoint", s.WebhookEndpointInput),
         responses=_responses(
-            _wrapped("webhook_endpoint", s.WebhookEndpointWithSecretOutput), 404, 422
+            _wrapped("webhook_endpoint", WebhookEndpointMaybeSecretOutput), 404, 422
         ),
         summary="Create a webhook endpoint",
         description=(
@@ -387,7 +411,7 @@ class WebhookEndpointApi(LagoApi):
     @extend_schema(
         request=_wrapped("webhook_endpoint", s.WebhookEndpointInput),
         responses=_responses(
-            _wrapped("webhook_endpoint", s.WebhookEndpointWithSecretOutput), 404, 422
+            _wrapped("webhook_endpoint", WebhookEndpointMaybeSecretOutput), 404, 422
         ),
         description="Switching to `standard` issues a `whsec_` secret, shown in this answer.",
     )

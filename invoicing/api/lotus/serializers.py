@@ -20,7 +20,7 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
-from invoicing.api.fields import CountryField, CurrencyField, InputSerializer
+from invoicing.api.fields import CountryField, CurrencyField, InputSerializer, JsonObjectField
 from invoicing.models import Customer, Invoice
 from invoicing.money import currency_exponent
 
@@ -126,7 +126,7 @@ class LotusCustomerCreateInput(InputSerializer):
     customer_name = serializers.CharField(required=False, max_length=255, allow_blank=True)
     payment_provider = serializers.ChoiceField(required=False, choices=["stripe", "braintree"])
     payment_provider_id = serializers.CharField(required=False, max_length=255)
-    properties = serializers.DictField(required=False)
+    properties = JsonObjectField(required=False)
     default_currency_code = CurrencyField(required=False)
     address = LotusAddressInput(required=False)
     billing_address = LotusAddressInput(required=False)

@@ -3,6 +3,8 @@ render with an output serializer. Errors are Lotus's (``errors.py``)."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db.models import Max, Min, Prefetch, Q, prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,7 +15,7 @@ from rest_framework.views import APIView
 from invoicing import selectors
 from invoicing.api.lotus import serializers as s
 from invoicing.api.lotus.errors import PdfGenerationFailed, exception_handler
-from invoicing.api.lotus.lookups import invoice_find
+from invoicing.api.lotus.lookups import VISIBLE_STATUSES, invoice_find
 from invoicing.api.lotus.pagination import PAGE_PARAMETERS, LinkHeaderCursorPagination
 from invoicing.models import Customer, Invoice, Organization, PdfJob
 from invoicing.services import catalog
@@ -30,9 +32,18 @@ class LotusErrorOutput(serializers.Serializer):
     validation_errors = serializers.ListField(child=serializers.DictField(), required=False)
 
 
+# Any request may carry a body, and the parser answers before the view runs:
+# malformed JSON (400), over MAX_REQUEST_BYTES (413), not JSON at all (415).
+BODY_ERRORS = (400, 413, 415)
+
+
 def _responses(ok, *errors: int) -> dict:
     """The success body and Lotus's error bodies an operation can answer."""
-    return {**ok, 401: LotusErrorOutput, **{status: LotusErrorOutput for status in errors}}
+    return {
+        **ok,
+        401: LotusErrorOutput,
+        **{status: LotusErrorOutput for status in (*BODY_ERRORS, *errors)},
+    }
 
 
 INVOICE_ID = OpenApiParameter(
@@ -43,6 +54,11 @@ INVOICE_ID = OpenApiParameter(
         "invoice number (`YYMMDD-000001`, or as the organization's numbering scheme made it)."
     ),
 )
+
+
+# The id spellings that ``invoice_find`` reads as an id whatever else is true
+# (never a number, never a 400): they may take the one-query stored PDF path.
+_PLAIN_ID = re.compile(r"^(?:invoice_[0-9a-f]{32}|[0-9a-fA-F]{32}|[0-9a-fA-F-]{36})$")
 
 
 def _validated(serializer_class, data) -> dict:
@@ -234,11 +250,24 @@ class InvoicePdfUrlApi(LotusApi):
         summary="Get the invoice's PDF URL, waiting a bounded time for its rendering",
     )
     def get(self, request, invoice_id: str):
-        invoice = invoice_find(organization=self.organization, invoice_id=invoice_id)
-        job = invoice_pdf_await(invoice=invoice, timeout=settings.LOTUS_PDF_WAIT_SECONDS)
-        if job.is_current and job.state == PdfJob.State.FAILED:
-            raise PdfGenerationFailed()
-        ready = job.is_current and job.state == PdfJob.State.READY
+        # A stored PDF (the common case) is found with its invoice in one
+        # query, without asking for or waiting on anything.
+        job = None
+        if _PLAIN_ID.match(invoice_id):
+            job = selectors.invoice_stored_pdf_get(
+                organization=self.organization,
+                invoice_id=invoice_id,
+                statuses=VISIBLE_STATUSES,
+                with_customer=True,
+            )
+        if job is not None:
+            invoice, ready = job.invoice, True
+        else:
+            invoice = invoice_find(organization=self.organization, invoice_id=invoice_id)
+            job = invoice_pdf_await(invoice=invoice, timeout=settings.LOTUS_PDF_WAIT_SECONDS)
+            if job.is_current and job.state == PdfJob.State.FAILED:
+                raise PdfGenerationFailed()
+            ready = job.is_current and job.state == PdfJob.State.READY
         _load_invoices([invoice], self.organization)
         context = {"pdf_urls": {invoice.pk: pdf_download_url(job)} if ready else {}}
         headers = None if ready else {"Retry-After": str(retry_after_seconds(job))}

@@ -221,13 +221,16 @@ def test_paid_invoices_say_paid(seller):
     assert _pdf_url(client, invoice.lotus_id).json()["payment_status"] == "paid"
 
 
-def test_a_stored_pdf_costs_four_queries_however_many_lines(seller, django_assert_num_queries):
+def test_a_stored_pdf_costs_three_queries_however_many_lines(seller, django_assert_num_queries):
     organization, client = seller
     invoice = make_rich_invoice(organization)
     render_now(invoice)
-    with django_assert_num_queries(4):  # key, invoice, current job, lines
+    with django_assert_num_queries(3):  # key, stored PDF with its invoice, lines
         response = _pdf_url(client, invoice.lotus_id)
     assert response.status_code == 200 and len(response.json()["line_items"]) == 2
+    with django_assert_num_queries(4):  # by number: key, invoice, current job, lines
+        response = _pdf_url(client, invoice.number)
+    assert response.status_code == 200 and response.json()["url"]
 
 
 def test_without_a_worker_it_answers_after_the_bound_with_nulls_and_retry_after(seller, settings):

@@ -1,0 +1,95 @@
+"""Two organizations for the hostile-input suite: A, whose key every request
+carries, and B, whose objects A must never reach. B's identifiers are
+distinctive strings, so a leak is a plain substring of a response body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from invoicing.models import Invoice, PdfJob, WebhookEndpoint
+from invoicing.services import pdf, webhook_endpoints
+from tests.factories import (
+    make_add_on,
+    make_customer,
+    make_invoice,
+    make_organization,
+    make_tax,
+)
+
+
+@dataclass
+class Tenant:
+    organization: object
+    key: str
+    customer: object
+    tax: object
+    add_on: object
+    final: Invoice
+    draft: Invoice
+    endpoint: WebhookEndpoint
+    # Strings that name this tenant's objects and nothing else.
+    secrets: list[str] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def path_values(self) -> dict[str, str]:
+        """A value for every path parameter name the API uses."""
+        return {
+            "external_id": self.customer.external_id,
+            "customer_id": self.customer.external_id,
+            "code": self.tax.code,
+            "invoice_id": str(self.final.id),
+            "endpoint_id": str(self.endpoint.id),
+        }
+
+
+def make_tenant(tag: str, *, with_pdf: bool = False) -> Tenant:
+    organization, key = make_organization(
+        name=f"{tag}-secret-org", number_prefix=f"{tag}SECRETNO", numbering_scheme="sequence"
+    )
+    customer = make_customer(organization, external_id=f"{tag.lower()}-secret-customer")
+    tax = make_tax(organization, code=f"{tag.lower()}-secret-tax")
+    add_on = make_add_on(organization, code=f"{tag.lower()}-secret-addon", taxes=[tax])
+    final = make_invoice(organization, customer=customer)
+    draft = make_invoice(organization, customer=customer, status=Invoice.Status.DRAFT)
+    if with_pdf:
+        pdf.pdf_job_run(job_id=str(PdfJob.objects.get(invoice=final, is_current=True).pk))
+    endpoint = webhook_endpoints.webhook_endpoint_create(
+        organization=organization,
+        data={"webhook_url": f"https://{tag.lower()}-secret-hook.example.com/hooks"},
+    )
+    final.refresh_from_db()
+    secrets = [
+        customer.external_id,
+        tax.code,
+        add_on.code,
+        str(final.id),
+        final.id.hex,
+        str(draft.id),
+        draft.id.hex,
+        final.number,
+        str(endpoint.id),
+        endpoint.webhook_url,
+        organization.name,
+    ]
+    return Tenant(organization, key, customer, tax, add_on, final, draft, endpoint, secrets)
+
+
+@pytest.fixture
+def tenant_a(db) -> Tenant:
+    return make_tenant("A")
+
+
+@pytest.fixture
+def tenant_b(db) -> Tenant:
+    return make_tenant("B")
+
+
+def assert_no_leak(body: bytes | str, victim: Tenant) -> None:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    leaked = [secret for secret in victim.secrets if secret and secret in text]
+    assert not leaked, f"org B's identifiers {leaked} in a response to org A: {text[:500]}"
