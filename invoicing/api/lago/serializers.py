@@ -805,16 +805,7 @@ class InvoiceOutput(InvoiceBaseOutput):
     applied_taxes = InvoiceAppliedTaxOutput(many=True, source="applied_taxes.all")
 
     def get_metadata(self, invoice) -> list[dict]:
-        return [
-            {
-                "lago_id": m["id"],
-                "key": m["key"],
-                "value": m["value"],
-                "display_in_invoice": m.get("display_in_invoice", True),
-                "created_at": m.get("created_at"),
-            }
-            for m in invoice.metadata
-        ]
+        return render_invoice_metadata(invoice)
 
     def to_representation(self, instance):
         return render_invoice(instance)
