@@ -238,11 +238,19 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
+# How often beat runs each sweep. Lowering them shortens recovery after a lost
+# message or a dead worker at the price of more sweep queries; the system tests
+# lower them to see recovery within seconds.
+PDF_SWEEP_INTERVAL_SECONDS = env_float("PDF_SWEEP_INTERVAL_SECONDS", 15.0)
+WEBHOOK_SWEEP_INTERVAL_SECONDS = env_float("WEBHOOK_SWEEP_INTERVAL_SECONDS", 5.0)
 CELERY_BEAT_SCHEDULE = {
-    "pdf-sweep": {"task": "invoicing.pdf.sweep", "schedule": 15.0},
+    "pdf-sweep": {"task": "invoicing.pdf.sweep", "schedule": PDF_SWEEP_INTERVAL_SECONDS},
     # Retries are due rows (next_attempt_at), not broker countdowns: this sweep
-    # sends them, so a retry leaves at most ~5 s after it is due.
-    "webhooks-sweep": {"task": "invoicing.webhooks.sweep", "schedule": 5.0},
+    # sends them, so a retry leaves at most one interval after it is due.
+    "webhooks-sweep": {
+        "task": "invoicing.webhooks.sweep",
+        "schedule": WEBHOOK_SWEEP_INTERVAL_SECONDS,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -280,6 +288,13 @@ def _webhook_settings():
 WEBHOOK_ALLOWED_NETWORKS, WEBHOOK_RETRY_SCHEDULE, WEBHOOK_JWT_PRIVATE_KEY = _webhook_settings()
 # Total time one attempt may take (resolve, connect, TLS, send, read the answer).
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 15.0)
+# A claimed delivery may stay ``sending`` this long past the attempt's own deadline before
+# the sweep presumes its worker dead. Building the body and the two short transactions take
+# milliseconds; the margin is for a database under pressure.
+WEBHOOK_LEASE_MARGIN_SECONDS = env_float("WEBHOOK_LEASE_MARGIN_SECONDS", 30.0)
+# The sweep re-sends the message of a due delivery only when nothing touched the row for
+# this long, so a backlog in the queue is not multiplied by a new message every sweep.
+WEBHOOK_REQUEUE_AFTER_SECONDS = env_float("WEBHOOK_REQUEUE_AFTER_SECONDS", 60.0)
 # An endpoint whose attempts have all failed for this long is disabled (5 days:
 # longer than one delivery's whole schedule, so only a receiver that stays down
 # across several deliveries' schedules is turned off).

@@ -5,6 +5,7 @@ contract between web processes and workers of different versions."""
 from __future__ import annotations
 
 import logging
+import signal
 
 from celery import shared_task
 from celery.signals import worker_process_init
@@ -16,7 +17,15 @@ logger = logging.getLogger("workers")
 
 
 @worker_process_init.connect
-def _warm_up(**_):
+def _init_pool_process(**_):
+    # Process managers stop a worker by sending SIGTERM to every process of its
+    # group or cgroup (honcho, Heroku, systemd's default KillMode), not only to
+    # the main process. A pool process killed by it mid-task leaves its job
+    # claimed until the lease runs out and renders or delivers it twice. The
+    # main process alone decides: its warm shutdown lets running tasks finish
+    # and then stops the pool; a hard time limit and a manager's final SIGKILL
+    # still end a pool process. (Celery ignores SIGINT here for the same reason.)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Font registration costs ~40 ms on first use: pay it at process start,
     # not inside the first job's latency.
     from invoicing.pdf import warm_up

@@ -65,17 +65,10 @@ Status = WebhookDelivery.Status
 
 # The attempt row keeps the first 20 KB of the answer: enough to see why a receiver refused.
 MAX_RESPONSE_BYTES = 20_480
-# A claimed delivery may stay ``sending`` this long past the attempt's own deadline before
-# the sweep presumes its worker dead. Building the body and the two short transactions take
-# milliseconds; the margin is for a database under pressure.
-LEASE_MARGIN_S = 30
 # A retry due this soon gets a broker message with a countdown (the 0 s and 5 s steps,
 # Retry-After of a few seconds); anything later waits for the sweep, so a long delay never
 # sits in the broker, where a restart or a visibility timeout would lose or duplicate it.
 COUNTDOWN_NUDGE_MAX_S = 30
-# The sweep re-sends the message of a due delivery only when nothing touched the row for
-# this long, so a backlog in the queue is not multiplied by a new message every 5 s.
-REQUEUE_AFTER_S = 60
 SWEEP_BATCH = 500
 # Internal outcome of an attempt that could not be built (our fault, not the receiver's).
 OUTCOME_INTERNAL_ERROR = "internal_error"
@@ -190,7 +183,7 @@ def webhook_headers(
 
 
 def _lease_s() -> float:
-    return settings.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_S
+    return settings.WEBHOOK_TIMEOUT_SECONDS + settings.WEBHOOK_LEASE_MARGIN_SECONDS
 
 
 def _due(now: dt.datetime) -> Q:
@@ -455,7 +448,7 @@ def webhook_deliveries_sweep(*, limit: int = SWEEP_BATCH) -> SweepResult:
         # Dated back so that the nudge below sends them in this same sweep.
         recovered = still_lost.update(
             status=Status.PENDING, next_attempt_at=now, last_error=lost_error,
-            updated_at=now - dt.timedelta(seconds=REQUEUE_AFTER_S),
+            updated_at=now - dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER_SECONDS),
         )  # fmt: skip
 
     to_disabled = list(
@@ -469,7 +462,8 @@ def webhook_deliveries_sweep(*, limit: int = SWEEP_BATCH) -> SweepResult:
     # A message is already on its way when the row was touched recently (just created,
     # re-armed, or failed with a countdown nudge); otherwise the delivery became due long
     # after its last message, or that message was lost.
-    not_nudged = Q(updated_at__lte=now - dt.timedelta(seconds=REQUEUE_AFTER_S)) | Q(
+    requeue_after = dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER_SECONDS)
+    not_nudged = Q(updated_at__lte=now - requeue_after) | Q(
         updated_at__lt=F("next_attempt_at") - dt.timedelta(seconds=COUNTDOWN_NUDGE_MAX_S)
     )
     # An endpoint with an attempt in flight is left alone: that attempt nudges the next.

@@ -93,3 +93,25 @@ def assert_no_leak(body: bytes | str, victim: Tenant) -> None:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     leaked = [secret for secret in victim.secrets if secret and secret in text]
     assert not leaked, f"org B's identifiers {leaked} in a response to org A: {text[:500]}"
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The whole deployment (tests/system/stack.py), started once for the
+    fault, concurrency and soak tests. A test that kills or stops a part of it
+    brings it back, as a process manager would; ``revive`` makes sure."""
+    from tests.system.stack import Stack
+
+    deployment = Stack()
+    try:
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.stop()
+        deployment.cleanup()
+
+
+@pytest.fixture
+def live_stack(stack):
+    stack.revive()
+    return stack
