@@ -197,7 +197,18 @@ def test_restart_postgresql_while_a_job_runs(live_stack, receivers):
         every=0.01,
     )
     creating.join(timeout=120)
-    live_stack.pg.restart("fast")
+    live_stack.pg.stop("fast")
+    # While it is down, both faces say so in their own format: nothing was
+    # written, send it again (not a 500, which says the request was wrong).
+    lago = api.get("/api/v1/invoices")
+    assert (lago.status_code, lago.json()) == (
+        503,
+        {"status": 503, "error": "Service Unavailable", "code": "service_unavailable"},
+    )
+    lotus = api.get("/api/invoices/", headers={"X-API-KEY": tenant.key, "Authorization": None})
+    assert lotus.status_code == 503 and lotus.json()["title"] == "service_unavailable"
+    assert lago.headers["Retry-After"] == lotus.headers["Retry-After"] == "2"
+    live_stack.pg.start()
     # Persistent connections died with the server: the next requests must
     # notice and reconnect, not answer 500.
     statuses = [api.get("/api/v1/invoices").status_code for _ in range(10)]

@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from invoicing.api.unavailable import RETRY_AFTER_SECONDS, is_database_unavailable
 from invoicing.errors import AlreadyExists, NotAllowed, NotFound, ValidationFailed
 
 logger = logging.getLogger("invoicing.api")
@@ -48,6 +49,7 @@ REASONS = {
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 
@@ -107,6 +109,8 @@ def error_body(exc: Exception) -> tuple[int, dict] | None:
         return 401, lago_error(401)
     if isinstance(exc, exceptions.Throttled):
         return 429, lago_error(429, "too_many_requests")
+    if is_database_unavailable(exc):
+        return 503, lago_error(503, "service_unavailable")
     return None
 
 
@@ -119,6 +123,8 @@ def exception_handler(exc, context):
     headers = {}
     if isinstance(exc, exceptions.Throttled) and exc.wait:
         headers["Retry-After"] = str(int(exc.wait))
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return Response(body, status=status, headers=headers)
 
 

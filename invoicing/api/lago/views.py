@@ -75,6 +75,8 @@ def _list_envelope(name: str, serializer_class):
 # Any request may carry a body, and the parser answers before the view runs:
 # malformed JSON (400), over MAX_REQUEST_BYTES (413), not JSON at all (415).
 BODY_ERRORS = (400, 413, 415)
+# Any request may also meet a database outage: 503 with Retry-After (api/unavailable.py).
+UNAVAILABLE = 503
 
 
 def _responses(ok, *errors: int) -> dict:
@@ -82,7 +84,7 @@ def _responses(ok, *errors: int) -> dict:
     return {
         200: ok,
         401: LagoErrorOutput,
-        **{status: LagoErrorOutput for status in (*BODY_ERRORS, *errors)},
+        **{status: LagoErrorOutput for status in (*BODY_ERRORS, UNAVAILABLE, *errors)},
     }
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from invoicing.api.unavailable import RETRY_AFTER_SECONDS, is_database_unavailable
 from invoicing.errors import AlreadyExists, NotAllowed, NotFound, ValidationFailed
 
 logger = logging.getLogger("invoicing.api")
@@ -100,6 +101,12 @@ def error_body(exc: Exception) -> tuple[int, dict] | None:
         code = getattr(detail, "code", None) or exc.default_code
         kind = SERVER_ERROR if exc.status_code >= 500 else CLIENT_ERROR
         return exc.status_code, lotus_error(kind, str(detail), code)
+    if is_database_unavailable(exc):
+        return 503, lotus_error(
+            SERVER_ERROR,
+            "The service is briefly unavailable; retry the request.",
+            "service_unavailable",
+        )
     return None
 
 
@@ -116,6 +123,8 @@ def exception_handler(exc, context):
         headers["WWW-Authenticate"] = auth_header
     if isinstance(exc, exceptions.Throttled) and exc.wait:
         headers["Retry-After"] = str(int(exc.wait))
+    if status_code == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return Response(body, status=status_code, headers=headers)
 
 

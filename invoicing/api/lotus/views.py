@@ -35,6 +35,8 @@ class LotusErrorOutput(serializers.Serializer):
 # Any request may carry a body, and the parser answers before the view runs:
 # malformed JSON (400), over MAX_REQUEST_BYTES (413), not JSON at all (415).
 BODY_ERRORS = (400, 413, 415)
+# Any request may also meet a database outage: 503 with Retry-After (api/unavailable.py).
+UNAVAILABLE = 503
 
 
 def _responses(ok, *errors: int) -> dict:
@@ -42,7 +44,7 @@ def _responses(ok, *errors: int) -> dict:
     return {
         **ok,
         401: LotusErrorOutput,
-        **{status: LotusErrorOutput for status in (*BODY_ERRORS, *errors)},
+        **{status: LotusErrorOutput for status in (*BODY_ERRORS, UNAVAILABLE, *errors)},
     }
 
 
