@@ -22,6 +22,13 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# On demand, not in CI: ~12 minutes of mixed traffic against the whole
+# deployment with a fault every minute (tests/system/test_soak.py).
+# SOAK_SECONDS and SOAK_FAULT_EVERY shorten or lengthen it.
+soak: $(VENV)/.installed-dev
+	bash scripts/check-services.sh
+	$(BIN)/pytest -m soak -s tests/system/test_soak.py
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
