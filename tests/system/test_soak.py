@@ -224,7 +224,7 @@ def test_soak(live_stack):
     print(f"traffic stopped: {dict(traffic.outcomes)}", flush=True)
 
     try:
-        counts = stack.reconcile(tenant, receivers, timeout=300)
+        counts = stack.reconcile(tenant, receivers, timeout=1800, progress=True)
     finally:
         for receiver in receivers:
             receiver.close()
