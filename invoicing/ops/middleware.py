@@ -53,9 +53,11 @@ def _user_fields(request) -> dict:
         return {}
     if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
         return {}
-    organization = getattr(user, "organization", None)
-    if organization is not None:
-        return {"organization_id": str(organization.pk)}
+    # The id, not ``user.organization``: an API client reads its organization's
+    # row only when a view needs it, and the log line must not add that query.
+    organization_id = getattr(user, "organization_id", None)
+    if organization_id is not None:
+        return {"organization_id": str(organization_id)}
     if getattr(user, "is_authenticated", False) and getattr(user, "pk", None) is not None:
         return {"user_id": user.pk}
     return {}

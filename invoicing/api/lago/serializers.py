@@ -293,6 +293,23 @@ def _payment_overdue(invoice, today) -> bool:
     )
 
 
+# The invoice columns ``render_invoice_base`` reads: the download endpoint
+# reads only these for a stored PDF (the others, metadata among them, are
+# deferred; reading one would cost a query, and
+# tests/invoicing/api/test_lago_output_shapes.py counts them).
+INVOICE_BASE_COLUMNS = (
+    (Invoice, ("sequential_id", "number", "purchase_order_number", "issuing_date",
+               "payment_due_date", "net_payment_term", "invoice_type", "status", "payment_status",
+               "payment_dispute_lost_at", "currency", "fees_amount_cents", "taxes_amount_cents",
+               "progressive_billing_credit_amount_cents", "coupons_amount_cents",
+               "credit_notes_amount_cents", "sub_total_excluding_taxes_amount_cents",
+               "sub_total_including_taxes_amount_cents", "total_amount_cents",
+               "total_paid_amount_cents", "prepaid_credit_amount_cents",
+               "prepaid_granted_credit_amount_cents", "prepaid_purchased_credit_amount_cents",
+               "version_number", "created_at", "updated_at", "voided_at")),
+)  # fmt: skip
+
+
 def render_invoice_base(invoice, file_url: str | None = None) -> dict:
     return {
         "lago_id": str(invoice.id),

@@ -342,7 +342,10 @@ class InvoiceDownloadApi(LagoApi):
         # A stored PDF (the common case) costs one query; otherwise the
         # invoice is looked up (404 if not the caller's) and its PDF asked for.
         job = selectors.invoice_stored_pdf_get(
-            organization=self.organization, invoice_id=invoice_id, statuses=statuses
+            organization_id=request.user.organization_id,
+            invoice_id=invoice_id,
+            statuses=statuses,
+            only=s.INVOICE_BASE_COLUMNS,
         )
         if job is None:
             invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id,

@@ -21,7 +21,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
 from invoicing.api.fields import CountryField, CurrencyField, InputSerializer, JsonObjectField
-from invoicing.models import Customer, Invoice
+from invoicing.models import Customer, Fee, Invoice, Organization
 from invoicing.money import currency_exponent
 
 # The ledger account of upstream's sales tax adjustments.
@@ -206,6 +206,16 @@ class LotusInvoiceListFilters(serializers.Serializer):
 # the keys rendered are exactly the fields declared, in order.
 
 
+# Where a view may have loaded an invoice's fees as a plain list (as
+# ``Prefetch("fees", to_attr=...)`` does); else ``invoice.fees.all()``.
+LINES_ATTR = "lotus_lines"
+
+
+def _lines(invoice: Invoice):
+    lines = getattr(invoice, LINES_ATTR, None)
+    return invoice.fees.all() if lines is None else lines
+
+
 def _period(invoice: Invoice, tz: dt.tzinfo) -> tuple[dt.date, dt.date]:
     """From the first line's start to the last line's end (the issuing day
     when lines carry no period), from annotations when the lines are not
@@ -213,7 +223,7 @@ def _period(invoice: Invoice, tz: dt.tzinfo) -> tuple[dt.date, dt.date]:
     if hasattr(invoice, "period_from"):
         starts, ends = [invoice.period_from], [invoice.period_to]
     else:
-        fees = invoice.fees.all()
+        fees = _lines(invoice)
         starts = [f.from_datetime for f in fees]
         ends = [f.to_datetime for f in fees]
     starts = [v.astimezone(tz).date() for v in starts if v]
@@ -326,7 +336,7 @@ def render_invoice(invoice: Invoice, pdf_url: str | None) -> dict:
     issued = data["issue_date"]
     return {
         **{k: data[k] for k in LIGHTWEIGHT_HEAD},
-        "line_items": [render_line_item(fee, currency, issued, tz) for fee in invoice.fees.all()],
+        "line_items": [render_line_item(fee, currency, issued, tz) for fee in _lines(invoice)],
         "customer": {
             "customer_name": customer_name(customer),
             "email": _or_null(customer.email),
@@ -335,6 +345,32 @@ def render_invoice(invoice: Invoice, pdf_url: str | None) -> dict:
         },
         **{k: data[k] for k in LIGHTWEIGHT_TAIL},
     }
+
+
+_ADDRESS = ("address_line1", "address_line2", "city", "state", "zipcode", "country")
+# The columns ``render_invoice`` reads, by model: pdf_url reads only these for
+# a stored PDF (the others are deferred; reading one would cost a query, and
+# tests/invoicing/api/lotus/test_pdf_url.py counts them). Of the invoice's 37
+# columns, the customer's 26 and the seller's 24, about half.
+INVOICE_COLUMNS = (
+    (Invoice, ("number", "currency", "status", "payment_status", "issuing_date",
+               "payment_due_date", "total_amount_cents", "external_payment_obj_id",
+               "external_payment_obj_type", "external_payment_obj_status", "finalized_at",
+               "created_at")),
+    (Customer, ("external_id", "name", "firstname", "lastname", "email", "timezone", *_ADDRESS)),
+    (Organization, ("name", "phone", "email", "timezone", *_ADDRESS)),
+    (Fee, ("invoice_display_name", "item_name", "item_code", "units", "amount_cents",
+           "coupons_amount_cents", "taxes_amount_cents", "taxes_rate", "from_datetime",
+           "to_datetime", "billing_type", "plan_id", "plan_name", "plan_version",
+           "subscription_filters")),
+)  # fmt: skip
+
+
+def render_pdf_url(invoice: Invoice, pdf_url: str | None) -> dict:
+    """pdf_url's answer (``LotusInvoicePdfUrlOutput``): the invoice and ``url``."""
+    data = render_invoice(invoice, pdf_url)
+    data["url"] = data["invoice_pdf"]
+    return data
 
 
 EXTERNAL_PAYMENT_TYPES = ["stripe", "braintree"]
@@ -495,9 +531,7 @@ class LotusInvoicePdfUrlOutput(LotusInvoiceOutput):
     url = serializers.URLField(allow_null=True)
 
     def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["url"] = data["invoice_pdf"]
-        return data
+        return render_pdf_url(instance, self.context.get("pdf_urls", {}).get(instance.pk))
 
 
 class LotusIntegrationsOutput(serializers.Serializer):

@@ -252,15 +252,18 @@ class InvoicePdfUrlApi(LotusApi):
         summary="Get the invoice's PDF URL, waiting a bounded time for its rendering",
     )
     def get(self, request, invoice_id: str):
-        # A stored PDF (the common case) is found with its invoice in one
-        # query, without asking for or waiting on anything.
+        # A stored PDF (the common case) is found with its invoice, customer,
+        # seller and lines in one round trip, without asking for or waiting
+        # on anything.
         job = None
         if _PLAIN_ID.match(invoice_id):
             job = selectors.invoice_stored_pdf_get(
-                organization=self.organization,
+                organization_id=request.user.organization_id,
                 invoice_id=invoice_id,
                 statuses=VISIBLE_STATUSES,
                 with_customer=True,
+                fees_to_attr=s.LINES_ATTR,
+                only=s.INVOICE_COLUMNS,
             )
         if job is not None:
             invoice, ready = job.invoice, True
@@ -270,8 +273,8 @@ class InvoicePdfUrlApi(LotusApi):
             if job.is_current and job.state == PdfJob.State.FAILED:
                 raise PdfGenerationFailed()
             ready = job.is_current and job.state == PdfJob.State.READY
-        _load_invoices([invoice], self.organization)
-        context = {"pdf_urls": {invoice.pk: pdf_download_url(job)} if ready else {}}
+            _load_invoices([invoice], self.organization)
         headers = None if ready else {"Retry-After": str(retry_after_seconds(job))}
-        return Response(s.LotusInvoicePdfUrlOutput(invoice, context=context).data,
-                        headers=headers)  # fmt: skip
+        # LotusInvoicePdfUrlOutput's body, without a serializer instance.
+        body = s.render_pdf_url(invoice, pdf_download_url(job) if ready else None)
+        return Response(body, headers=headers)

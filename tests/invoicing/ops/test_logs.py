@@ -8,9 +8,12 @@ import json
 import logging
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from invoicing.models import PdfJob
+from invoicing.ops import logs
 from invoicing.ops.logs import JsonFormatter, PlainFormatter
 from invoicing.services.files import pdf_download_token
 from invoicing.services.pdf import pdf_job_run
@@ -135,3 +138,49 @@ def test_formatters_scrub_keys_and_authorization_wherever_they_appear(formatter)
     text = formatter.format(record)
     assert key not in text and "sometoken123456" not in text and "abc.def:ghi" not in text
     assert "/files/invoices/[redacted]" in text
+
+
+# The three patterns themselves: ``scrub`` skips them on text that cannot
+# match any of them, and must give what they give on everything.
+def _scrubbed_by_the_patterns(text: str) -> str:
+    for pattern, replacement in logs._SCRUBBERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/api/v1/invoices/33f9f9cc-ba8c-4fbc-996d-976105b5cfae/download",
+        "GET /files/invoices/abc.def:ghi 200",
+        "ik_" + "A1b2C3d4" * 5,
+        "key=ik_short",
+        "Authorization: BeArEr abcdefgh12345678",
+        "TOKEN   abcdefgh.12345678",
+        "Basic dXNlcjpwYXNzd29yZA==",
+        "bearer short",
+        # Case-insensitive matching outside ASCII: the Kelvin sign is a "k",
+        # the long s an "s", the dotless i an "i".
+        "to\u212aen abcdefgh12345678",
+        "ba\u017fic abcdefgh12345678",
+        "bas\u0131c abcdefgh12345678",
+        "caf\u00e9 ik_abcdefgh123",
+        "",
+    ],
+)
+def test_scrub_gives_what_the_patterns_give(text):
+    assert logs.scrub(text) == _scrubbed_by_the_patterns(text)
+
+
+def test_the_request_line_names_the_organization_without_reading_it(json_lines):
+    organization, key = make_organization()
+    invoice = make_invoice(organization)
+    pdf_job_run(job_id=str(PdfJob.objects.get(invoice=invoice).pk))
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().post(f"/api/v1/invoices/{invoice.pk}/download",
+                                 HTTP_AUTHORIZATION=f"Bearer {key}")  # fmt: skip
+    assert response.status_code == 200
+    assert len(queries) == 2  # the key, the stored PDF: not the organization's row
+    [line] = [line for line in json_lines() if line["logger"] == "invoicing.request"]
+    assert line["organization_id"] == str(organization.pk)
+    assert line["invoice_id"] == str(invoice.pk)

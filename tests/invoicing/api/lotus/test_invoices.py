@@ -97,7 +97,7 @@ def test_detail_of_a_draft_or_a_voided_invoice(lotus_api, book):
 
 
 def test_listing_costs_a_fixed_number_of_queries(lotus_api, book, django_assert_num_queries):
-    with django_assert_num_queries(4):  # key, page, lines, stored PDFs
+    with django_assert_num_queries(5):  # key, organization (the seller), page, lines, stored PDFs
         response = lotus_api.get("/api/invoices/?payment_status=paid&payment_status=unpaid")
     assert len(response.json()) == 4
 

@@ -2,13 +2,16 @@
 number, the seed's body with a working URL, and the bounded wait."""
 
 import datetime as dt
+import json
 import time
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from invoicing.api.lotus.serializers import render_pdf_url
 from invoicing.models import Invoice, PdfJob
+from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import invoice_update, invoice_void
 from tests.factories import make_invoice, make_organization
 from tests.invoicing.api.lotus.conftest import (
@@ -221,14 +224,17 @@ def test_paid_invoices_say_paid(seller):
     assert _pdf_url(client, invoice.lotus_id).json()["payment_status"] == "paid"
 
 
-def test_a_stored_pdf_costs_three_queries_however_many_lines(seller, django_assert_num_queries):
+def test_a_stored_pdf_costs_two_round_trips_however_many_lines(seller, django_assert_num_queries):
     organization, client = seller
     invoice = make_rich_invoice(organization)
     render_now(invoice)
-    with django_assert_num_queries(3):  # key, stored PDF with its invoice, lines
+    # key; stored PDF with its invoice, customer and seller, and the lines,
+    # sent together as one query
+    with django_assert_num_queries(2):
         response = _pdf_url(client, invoice.lotus_id)
     assert response.status_code == 200 and len(response.json()["line_items"]) == 2
-    with django_assert_num_queries(4):  # by number: key, invoice, current job, lines
+    # by number: key, organization, invoice, current job, lines
+    with django_assert_num_queries(5):
         response = _pdf_url(client, invoice.number)
     assert response.status_code == 200 and response.json()["url"]
 
@@ -294,3 +300,22 @@ def test_money_follows_the_currency_exponent(db):
     body = _pdf_url(APIClient(HTTP_X_API_KEY=key), invoice.number).json()
     assert body["amount"] == 4500.0
     assert body["currency"] == {"code": "JPY", "name": "Japanese Yen", "symbol": "¥"}
+
+
+def test_a_stored_pdfs_body_is_the_one_rendered_from_fully_loaded_rows(seller):
+    # The stored PDF path reads only the columns the body shows, in SQL of its own.
+    organization, client = seller
+    invoice = make_rich_invoice(organization)
+    job = render_now(invoice)
+    body = client.get(f"/api/invoices/{invoice.lotus_id}/pdf_url/").json()
+
+    full = Invoice.objects.select_related("customer__organization", "organization").get(
+        pk=invoice.pk
+    )
+    expected = render_pdf_url(full, pdf_download_url(job))
+    signed = {"invoice_pdf", "url"}  # signed at different seconds
+    assert list(body) == list(expected)
+    assert {k: v for k, v in body.items() if k not in signed} == json.loads(
+        json.dumps({k: v for k, v in expected.items() if k not in signed})
+    )
+    assert body["url"] == body["invoice_pdf"] and body["url"].startswith("http")

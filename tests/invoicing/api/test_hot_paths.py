@@ -1,0 +1,160 @@
+"""The reads of the API's hot paths are SQL written from the models' metadata
+(``invoicing/selectors.py``, "hot paths"): they find exactly what the ORM's
+queries find, load rows into instances the ORM would make, and the answers
+built from them are the ones built from fully loaded rows (Lotus's in
+lotus/test_pdf_url.py)."""
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from invoicing import selectors
+from invoicing.api.auth import ApiClient
+from invoicing.api.lago import serializers as lago
+from invoicing.models import ApiKey, Customer, Fee, Invoice, Organization, PdfJob
+from invoicing.models.organizations import API_KEY_PREFIX_LENGTH
+from invoicing.services.files import pdf_download_url
+from invoicing.services.invoices import invoice_void
+from invoicing.services.pdf import invoice_pdf_regenerate
+from tests.factories import make_invoice, make_organization
+from tests.invoicing.api.lotus.conftest import make_rich_invoice, render_now
+
+pytestmark = pytest.mark.django_db
+
+FINALIZED = (Invoice.Status.FINALIZED,)
+VISIBLE = (Invoice.Status.FINALIZED, Invoice.Status.VOIDED)
+
+
+def _fields(obj, names=None) -> dict:
+    names = names or [f.attname for f in type(obj)._meta.concrete_fields]
+    return {name: getattr(obj, name) for name in names}
+
+
+def _stored(organization, invoice, **kwargs):
+    return selectors.invoice_stored_pdf_get(
+        organization_id=organization.pk, invoice_id=str(invoice.pk), **kwargs
+    )
+
+
+@pytest.fixture
+def rich(organization):
+    invoice = make_rich_invoice(
+        organization, metadata=[{"key": "po", "value": "42", "display_in_invoice": True}]
+    )
+    render_now(invoice)
+    return Invoice.objects.get(pk=invoice.pk)
+
+
+def test_the_api_key_is_read_with_what_authenticating_needs(org_and_key):
+    organization, raw = org_and_key
+    key = selectors.api_key_get_by_prefix(prefix=raw[:API_KEY_PREFIX_LENGTH])
+    stored = ApiKey.objects.get(prefix=raw[:API_KEY_PREFIX_LENGTH])
+    names = ["id", "organization_id", "key_hash", "expires_at", "revoked_at"]
+    assert _fields(key, names) == _fields(stored, names)
+    assert key.is_usable() and not key._state.adding
+    assert selectors.api_key_get_by_prefix(prefix="ik_unknown00") is None
+
+
+def test_the_organization_is_read_when_first_used_and_then_kept(org_and_key):
+    organization, raw = org_and_key
+    client = ApiClient(organization_id=organization.pk, api_key_id=None)
+    with CaptureQueriesContext(connection) as queries:
+        loaded = client.organization
+        assert client.organization is loaded
+    assert len(queries) == 1
+    assert _fields(loaded) == _fields(Organization.objects.get(pk=organization.pk))
+    with pytest.raises(Organization.DoesNotExist):
+        selectors.organization_get(organization_id=uuid.uuid4())
+
+
+def test_a_stored_pdf_comes_with_its_invoice_as_the_orm_loads_them(organization, rich):
+    job = _stored(organization, rich, statuses=FINALIZED)
+    current = PdfJob.objects.get(invoice=rich, is_current=True)
+    assert job.pk == current.pk and job.checksum == current.checksum
+    assert job.state == PdfJob.State.READY and job.is_current
+    with CaptureQueriesContext(connection) as queries:
+        assert job.invoice.pk == rich.pk
+        assert _fields(job.invoice) == _fields(rich)
+    assert len(queries) == 0
+    assert job.invoice.metadata[0]["key"] == "po"  # jsonb decoded as the ORM does
+
+
+def test_with_customer_and_lines_everything_is_one_round_trip(organization, rich):
+    with CaptureQueriesContext(connection) as queries:
+        job = _stored(organization, rich, statuses=VISIBLE, with_customer=True,
+                      fees_to_attr="lines")  # fmt: skip
+        invoice = job.invoice
+        assert _fields(invoice.customer) == _fields(Customer.objects.get(pk=rich.customer_id))
+        assert invoice.organization.pk == organization.pk
+        assert invoice.customer.organization is invoice.organization
+        fees = list(Fee.objects.filter(invoice=rich).order_by("position"))
+        assert [_fields(f) for f in invoice.lines] == [_fields(f) for f in fees]
+        assert all(fee.invoice is invoice for fee in invoice.lines)
+        assert invoice.lines[0].subscription_filters == [{"property_name": "region", "value": "eu"}]
+    # The lookup with the lines, then the test's own two reads.
+    assert len(queries) == 3
+
+
+def test_without_one_round_trip_the_lines_are_read_after_and_only_if_found(
+    organization, rich, monkeypatch
+):
+    monkeypatch.setattr(selectors, "_in_one_round_trip", lambda cursor: False)
+    with CaptureQueriesContext(connection) as queries:
+        job = _stored(organization, rich, statuses=VISIBLE, fees_to_attr="lines")
+    assert len(queries) == 2 and len(job.invoice.lines) == 2
+    other, _ = make_organization()
+    with CaptureQueriesContext(connection) as queries:
+        assert _stored(other, rich, statuses=VISIBLE, fees_to_attr="lines") is None
+    assert len(queries) == 1
+
+
+def test_only_what_is_found_by_the_orm_is_found(organization, rich):
+    other, _ = make_organization()
+    assert _stored(other, rich, statuses=VISIBLE, with_customer=True) is None
+    assert _stored(organization, rich, statuses=(Invoice.Status.VOIDED,)) is None
+    assert selectors.invoice_stored_pdf_get(
+        organization_id=organization.pk, invoice_id="not-an-id", statuses=VISIBLE
+    ) is None  # fmt: skip
+    draft = make_invoice(organization, status=Invoice.Status.DRAFT)
+    assert _stored(organization, draft, statuses=VISIBLE + (Invoice.Status.DRAFT,)) is None
+    pending = make_invoice(organization)
+    assert _stored(organization, pending, statuses=VISIBLE) is None  # not rendered yet
+
+    retired = PdfJob.objects.get(invoice=rich, is_current=True)
+    invoice_pdf_regenerate(invoice=rich)
+    assert _stored(organization, rich, statuses=FINALIZED) is None  # the new one is pending
+    new = render_now(rich)
+    job = _stored(organization, rich, statuses=FINALIZED)
+    assert job.pk == new.pk != retired.pk
+
+
+def test_a_voided_invoice_is_found_with_its_voided_pdf(organization, rich):
+    invoice_void(invoice=rich)
+    render_now(rich)
+    job = _stored(organization, rich, statuses=VISIBLE)
+    assert job.invoice.status == Invoice.Status.VOIDED
+    assert job.pk == PdfJob.objects.get(invoice=rich, is_current=True).pk
+
+
+def test_columns_left_out_are_deferred_and_names_are_checked(organization, rich):
+    only = ((Invoice, ("number",)),)
+    job = _stored(organization, rich, statuses=FINALIZED, only=only)
+    assert job.invoice.number == rich.number
+    assert job.invoice.get_deferred_fields() >= {"metadata", "currency"}
+    with CaptureQueriesContext(connection) as queries:
+        assert job.invoice.currency == rich.currency  # loaded on access, as with only()
+    assert len(queries) == 1
+    with pytest.raises(ValueError, match="no column nubmer"):
+        _stored(organization, rich, statuses=FINALIZED, only=((Invoice, ("nubmer",)),))
+
+
+def test_lago_download_body_is_the_one_rendered_from_fully_loaded_rows(api, organization, rich):
+    job = PdfJob.objects.get(invoice=rich, is_current=True)
+    body = api.post(f"/api/v1/invoices/{rich.id}/download").json()["invoice"]
+    expected = lago.render_invoice_base(Invoice.objects.get(pk=rich.pk), pdf_download_url(job))
+    assert list(body) == list(expected)
+    assert {k: v for k, v in body.items() if k != "file_url"} == {
+        k: v for k, v in expected.items() if k != "file_url"
+    }
