@@ -58,10 +58,16 @@ def _rendering_job(stack, tenant) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _in_background(fn, *args) -> threading.Thread:
-    thread = threading.Thread(target=fn, args=args, daemon=True)
-    thread.start()
-    return thread
+def _start_long_render(stack, tenant, api) -> tuple[threading.Thread, str]:
+    """Create a 4,000-fee invoice and return once its render is under way.
+    The job is committed, and often rendered, before the create's answer is
+    written: the database is watched while the request is in flight."""
+    creating = threading.Thread(target=_long_invoice, args=(api, tenant.customer), daemon=True)
+    creating.start()
+    invoice_id = wait_until(
+        lambda: _rendering_job(stack, tenant), timeout=60, what="the render to start", every=0.01
+    )
+    return creating, invoice_id
 
 
 def test_a_quiet_run_reconciles(live_stack, receivers):
@@ -80,15 +86,7 @@ def test_a_quiet_run_reconciles(live_stack, receivers):
 def test_sigkill_the_pdf_worker_mid_render(live_stack, receivers):
     tenant = live_stack.tenant("kill-render", webhook_urls=tuple(r.url for r in receivers))
     api = live_stack.session(tenant)
-    # The job is committed, and often rendered, before the create's 4,000-fee
-    # answer is written: watch the database while the request is in flight.
-    creating = _in_background(_long_invoice, api, tenant.customer)
-    invoice_id = wait_until(
-        lambda: _rendering_job(live_stack, tenant),
-        timeout=60,
-        what="the render to start",
-        every=0.01,
-    )
+    creating, invoice_id = _start_long_render(live_stack, tenant, api)
     live_stack.processes["pdf"].kill()
     # It died holding the job: nothing finished it, nothing was stored.
     assert _job_state(live_stack, invoice_id) == "rendering"
@@ -189,13 +187,7 @@ def test_restart_redis_with_jobs_queued_and_running(live_stack, receivers):
 def test_restart_postgresql_while_a_job_runs(live_stack, receivers):
     tenant = live_stack.tenant("postgres", webhook_urls=tuple(r.url for r in receivers))
     api = live_stack.session(tenant)
-    creating = _in_background(_long_invoice, api, tenant.customer)
-    invoice_id = wait_until(
-        lambda: _rendering_job(live_stack, tenant),
-        timeout=60,
-        what="the render to start",
-        every=0.01,
-    )
+    creating, invoice_id = _start_long_render(live_stack, tenant, api)
     creating.join(timeout=120)
     live_stack.pg.stop("fast")
     # While it is down, both faces say so in their own format: nothing was
