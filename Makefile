@@ -22,7 +22,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-# On demand, not in CI: ~12 minutes of mixed traffic against the whole
+# On demand, not in CI: 10 minutes of mixed traffic (~20 with the drain) against the whole
 # deployment with a fault every minute (tests/system/test_soak.py).
 # SOAK_SECONDS and SOAK_FAULT_EVERY shorten or lengthen it.
 soak: $(VENV)/.installed-dev

@@ -5,7 +5,7 @@ reconciliation as the fault tests, plus: every invoice a client was told was
 created exists, no answer was a 500, and the memory of every process (each
 service process with its children, Redis, PostgreSQL) stayed flat.
 
-It runs only on demand, about 12 minutes: ``make soak`` (``SOAK_SECONDS=120
+It runs only on demand, about 20 minutes with the drain: ``make soak`` (``SOAK_SECONDS=120
 make soak`` for a short one). It sends traffic only to 127.0.0.1 and stops by
 itself: the clients stop at the deadline and each request has a timeout.
 """
