@@ -108,10 +108,6 @@ class Postgres:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop", check=False)
 
-    def restart(self, mode: str = "fast") -> None:
-        self.stop(mode)
-        self.start()
-
     @property
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/billing"
@@ -159,10 +155,6 @@ class Redis:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
     @property
     def url(self) -> str:
@@ -258,7 +250,6 @@ class Received:
     delivery_id: str
     webhook_type: str
     object_id: str
-    at: float
 
 
 @dataclass
@@ -296,7 +287,6 @@ class WebhookReceiver:
                             self.headers["X-Lago-Unique-Key"],
                             payload["webhook_type"],
                             obj.get("lago_id", ""),
-                            time.monotonic(),
                         )
                     )
                 self.send_response(200)

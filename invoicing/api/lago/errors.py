@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from invoicing.api.unavailable import RETRY_AFTER_SECONDS, is_database_unavailable
+from invoicing.api.unavailable import is_database_unavailable, retry_after
 from invoicing.errors import AlreadyExists, NotAllowed, NotFound, ValidationFailed
 
 logger = logging.getLogger("invoicing.api")
@@ -121,10 +121,9 @@ def exception_handler(exc, context):
         mapped = 500, lago_error(500)
     status, body = mapped
     headers = {}
-    if isinstance(exc, exceptions.Throttled) and exc.wait:
-        headers["Retry-After"] = str(int(exc.wait))
-    if status == 503:
-        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    wait = retry_after(exc)
+    if wait:
+        headers["Retry-After"] = wait
     return Response(body, status=status, headers=headers)
 
 
