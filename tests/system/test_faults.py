@@ -136,12 +136,17 @@ def test_sigkill_the_webhook_worker_mid_delivery(live_stack, receivers):
 def test_sigterm_the_pdf_worker_under_load(live_stack, receivers):
     tenant = live_stack.tenant("term-render", webhook_urls=tuple(r.url for r in receivers))
     api = live_stack.session(tenant)
+    worker = live_stack.processes["pdf"]
+    # A backlog that outlasts the polling: 60 invoices of 200 fees (~30 ms of
+    # render each) queued while the worker is away, then let loose on it. On
+    # a fast machine one-page invoices were all rendered before the first look.
+    worker.stop()
     for _ in range(60):
-        api.create_invoice(tenant.customer, units=3)
+        _long_invoice(api, tenant.customer, fees=200)
+    worker.start()
     wait_until(
         lambda: _rendering_job(live_stack, tenant), timeout=30, what="renders under way", every=0.01
     )
-    worker = live_stack.processes["pdf"]
     worker.signal(signal.SIGTERM)
     # A warm shutdown finishes the renders it holds and gives back the rest.
     assert worker.proc.wait(timeout=60) == 0, worker.log_tail()
@@ -166,8 +171,13 @@ def test_sigterm_the_pdf_worker_under_load(live_stack, receivers):
 def test_restart_redis_with_jobs_queued_and_running(live_stack, receivers):
     tenant = live_stack.tenant("redis", webhook_urls=tuple(r.url for r in receivers))
     api = live_stack.session(tenant)
+    worker = live_stack.processes["pdf"]
+    # A backlog that is still queued when a render is seen under way (see the
+    # SIGTERM test above).
+    worker.stop()
     for _ in range(80):
-        api.create_invoice(tenant.customer)
+        _long_invoice(api, tenant.customer, fees=100)
+    worker.start()
     wait_until(
         lambda: _rendering_job(live_stack, tenant), timeout=30, what="renders under way", every=0.01
     )
