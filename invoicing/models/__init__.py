@@ -1,4 +1,4 @@
-from invoicing.models.catalog import AddOn, Customer, Tax
+from invoicing.models.catalog import ZERO_RATE_CATEGORIES, AddOn, Customer, Tax, VatCategory
 from invoicing.models.invoices import (
     Credit,
     Fee,
@@ -33,4 +33,6 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookEvent",
     "WebhookSigningKey",
+    "VatCategory",
+    "ZERO_RATE_CATEGORIES",
 ]

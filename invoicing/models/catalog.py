@@ -39,6 +39,9 @@ class Customer(models.Model):
     net_payment_term = models.PositiveIntegerField(null=True, blank=True)
     # Lago's shape: [{"id", "key", "value", "display_in_invoice"}].
     metadata = models.JSONField(default=list, blank=True)
+    # Lago's customer taxes (``tax_codes``): applied to the customer's fees
+    # that neither name taxes nor inherit an add-on's.
+    taxes = models.ManyToManyField("Tax", blank=True, related_name="customers")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,6 +66,23 @@ class Customer(models.Model):
         return self.timezone or self.organization.timezone or "UTC"
 
 
+class VatCategory(models.TextChoices):
+    """EN 16931 VAT category codes (UNTDID 5305 subset, BT-118)."""
+
+    STANDARD = "S", "Standard rate"
+    ZERO = "Z", "Zero rated goods"
+    EXEMPT = "E", "Exempt from tax"
+    REVERSE_CHARGE = "AE", "VAT reverse charge"
+    INTRA_COMMUNITY = "K", "Intra-community supply (VAT exempt for EEA)"
+    EXPORT = "G", "Free export item, tax not charged"
+    OUTSIDE_SCOPE = "O", "Services outside scope of tax"
+
+
+# Categories where EN 16931 fixes the rate at zero (BR-Z-5, BR-E-5, BR-AE-5,
+# BR-IC-5, BR-G-5; BR-O-5 allows no rate, which an invoice prints as 0 %).
+ZERO_RATE_CATEGORIES = frozenset({"Z", "E", "AE", "K", "G", "O"})
+
+
 class Tax(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="taxes")
@@ -72,6 +92,13 @@ class Tax(models.Model):
     description = models.TextField(blank=True)
     # Applied to fees that name no tax of their own (Lago's organization-wide tax).
     applied_to_organization = models.BooleanField(default=False)
+    # Beyond Lago: the legal nature of the tax, for the PDF's wording and for
+    # e-invoices (EN 16931 BT-118, BT-120, BT-121).
+    vat_category_code = models.CharField(
+        max_length=2, choices=VatCategory.choices, default=VatCategory.STANDARD
+    )
+    vat_exemption_reason = models.CharField(max_length=255, blank=True)
+    vat_exemption_reason_code = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

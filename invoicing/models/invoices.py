@@ -1,16 +1,22 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
 
-from invoicing.models.catalog import AddOn, Customer, Tax
+from invoicing.models.catalog import AddOn, Customer, Tax, VatCategory
 from invoicing.models.organizations import Organization
+from invoicing.money import round_half_up
 
 # Precise decimals: units up to 10^20 with 10 decimals, like Lago's
 # numeric(30,10) columns.
 UNITS_FIELD = {"max_digits": 30, "decimal_places": 10}
+# lago-api's numeric(40, 15) for a fee's unrounded amounts.
+PRECISE_FIELD = {"max_digits": 40, "decimal_places": 15}
+# lago-api's numeric(30, 5) for a fee's share of the coupons.
+COUPONS_FIELD = {"max_digits": 30, "decimal_places": 5}
 
 
 class Invoice(models.Model):
@@ -145,9 +151,13 @@ class Fee(models.Model):
     units = models.DecimalField(**UNITS_FIELD, default=1)
     unit_amount_cents = models.DecimalField(**UNITS_FIELD, default=0)
     amount_cents = models.BigIntegerField(default=0)
-    coupons_amount_cents = models.BigIntegerField(default=0)
+    # units x unit_amount_cents before rounding.
+    precise_amount_cents = models.DecimalField(**PRECISE_FIELD, default=0)
+    # This fee's share of the invoice's before-tax coupons.
+    precise_coupons_amount_cents = models.DecimalField(**COUPONS_FIELD, default=0)
     taxes_rate = models.DecimalField(max_digits=9, decimal_places=4, default=0)
     taxes_amount_cents = models.BigIntegerField(default=0)
+    taxes_precise_amount_cents = models.DecimalField(**PRECISE_FIELD, default=0)
     from_datetime = models.DateTimeField(null=True, blank=True)
     to_datetime = models.DateTimeField(null=True, blank=True)
     billing_type = models.CharField(
@@ -172,8 +182,22 @@ class Fee(models.Model):
         return self.invoice_display_name or self.item_name or self.item_code
 
     @property
+    def sub_total_excluding_taxes_amount_cents(self) -> int:
+        """The taxable base, rounded (``Fee#sub_total_excluding_taxes_amount_cents``)."""
+        return round_half_up(self.amount_cents - self.precise_coupons_amount_cents)
+
+    @property
+    def sub_total_excluding_taxes_precise_amount_cents(self) -> Decimal:
+        return self.precise_amount_cents - self.precise_coupons_amount_cents
+
+    @property
     def total_amount_cents(self) -> int:
-        return self.amount_cents - self.coupons_amount_cents + self.taxes_amount_cents
+        """Lago's fee total: the amount before coupons, plus taxes (``Fee#total_amount_cents``)."""
+        return self.amount_cents + self.taxes_amount_cents
+
+    @property
+    def precise_total_amount_cents(self) -> Decimal:
+        return self.precise_amount_cents + self.taxes_precise_amount_cents
 
 
 class FeeAppliedTax(models.Model):
@@ -185,6 +209,14 @@ class FeeAppliedTax(models.Model):
     tax_rate = models.DecimalField(max_digits=9, decimal_places=4)
     tax_description = models.TextField(blank=True)
     amount_cents = models.BigIntegerField()
+    precise_amount_cents = models.DecimalField(**PRECISE_FIELD, default=0)
+    # Copied from the tax, as on the invoice's applied taxes (a line's VAT
+    # category is EN 16931 BT-151).
+    vat_category_code = models.CharField(
+        max_length=2, choices=VatCategory.choices, default=VatCategory.STANDARD
+    )
+    vat_exemption_reason = models.CharField(max_length=255, blank=True)
+    vat_exemption_reason_code = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -201,6 +233,13 @@ class InvoiceAppliedTax(models.Model):
     tax_description = models.TextField(blank=True)
     amount_cents = models.BigIntegerField()
     fees_amount_cents = models.BigIntegerField()
+    # Copied from the tax when the invoice is made: editing the tax later
+    # never changes an issued invoice.
+    vat_category_code = models.CharField(
+        max_length=2, choices=VatCategory.choices, default=VatCategory.STANDARD
+    )
+    vat_exemption_reason = models.CharField(max_length=255, blank=True)
+    vat_exemption_reason_code = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -71,6 +71,11 @@ class AppliedTax:
     rate: Decimal
     amount_cents: int  # tax collected at this rate
     fees_amount_cents: int  # the taxable base at this rate
+    # EN 16931 VAT category (BT-118): S, Z, E, AE, K, G or O; and, for the
+    # categories that need one, why no VAT is charged (BT-120, BT-121).
+    vat_category_code: str = "S"
+    vat_exemption_reason: str = ""
+    vat_exemption_reason_code: str = ""
 
 
 @dataclass(frozen=True)

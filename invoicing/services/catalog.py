@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from invoicing.errors import AlreadyExists, NotFound, ValidationFailed
-from invoicing.models import AddOn, Customer, Organization, Tax
+from invoicing.models import ZERO_RATE_CATEGORIES, AddOn, Customer, Organization, Tax
 
 CUSTOMER_FIELDS = (
     "name", "firstname", "lastname", "customer_type", "legal_name", "legal_number",
@@ -41,7 +41,15 @@ def customer_upsert(
 ) -> tuple[Customer, bool]:
     """Create the customer or update the one with this ``external_id`` (Lago's
     ``POST /customers`` is an upsert). Only the fields present in ``data``
-    change. Returns ``(customer, created)``."""
+    change. ``data["tax_codes"]`` replaces the customer's taxes; an unknown
+    code fails the whole upsert with ``tax_not_found``, as lago-api's
+    ``Customers::ApplyTaxesService`` does. Returns ``(customer, created)``."""
+    tax_codes = data.get("tax_codes")
+    taxes = (
+        taxes_by_codes(organization=organization, codes=tax_codes)
+        if tax_codes is not None
+        else None
+    )
     values = {k: ("" if data[k] is None and k != "net_payment_term" else data[k])
               for k in CUSTOMER_FIELDS if k in data}  # fmt: skip
     for attempt in range(2):
@@ -68,6 +76,8 @@ def customer_upsert(
                 if "metadata" in data and data["metadata"] is not None:
                     customer.metadata = _merge_metadata(customer.metadata, data["metadata"])
                 customer.save()
+                if taxes is not None:
+                    customer.taxes.set(taxes)
                 return customer, created
         except IntegrityError:
             # A concurrent upsert created the same external_id first: update it.
@@ -103,7 +113,16 @@ def _unique_violation(exc: IntegrityError) -> bool:
     return "unique" in str(exc).lower()
 
 
+def _check_vat_category(tax: Tax) -> None:
+    """EN 16931 fixes the rate of every category but standard at zero
+    (BR-Z-5, BR-E-5, BR-AE-5, BR-IC-5, BR-G-5, BR-O-5): a 20 % "reverse
+    charge" would print a legal mention that contradicts the amount."""
+    if tax.vat_category_code in ZERO_RATE_CATEGORIES and tax.rate != 0:
+        raise ValidationFailed({"rate": ["must_be_zero_for_vat_category"]})
+
+
 def tax_create(*, organization: Organization, data: dict[str, Any]) -> Tax:
+    _check_vat_category(Tax(organization=organization, **data))
     try:
         with transaction.atomic():
             return Tax.objects.create(organization=organization, **data)
@@ -114,8 +133,11 @@ def tax_create(*, organization: Organization, data: dict[str, Any]) -> Tax:
 
 
 def tax_update(*, tax: Tax, data: dict[str, Any]) -> Tax:
+    """Change a tax. Invoices already made keep the name, rate and category
+    they were issued with (copied onto their applied taxes)."""
     for field, value in data.items():
         setattr(tax, field, value)
+    _check_vat_category(tax)
     try:
         with transaction.atomic():
             tax.save()

@@ -77,12 +77,24 @@ def _today_in(tz_name: str) -> dt.date:
 
 
 def _applicable_taxes(
-    fee: FeeInput, add_on: AddOn, organization: Organization, org_taxes: list[Tax]
+    fee: FeeInput, add_on: AddOn, organization: Organization, inherited: list[Tax]
 ) -> list[Tax]:
-    if fee.tax_codes is not None:
+    """A fee's taxes, as lago-api's ``Fees::ApplyTaxesService#applicable_taxes``
+    resolves them for an add-on fee: the fee's own ``tax_codes``, else the
+    add-on's taxes, else ``inherited`` (the customer's, else the
+    organization's defaults).
+
+    An empty ``tax_codes`` counts as absent, as in lago-api
+    (``Fees::OneOffService`` applies explicit codes only when ``present?``).
+    Where lago-api drops an unknown code silently (and, when every code is
+    unknown, falls through to the inherited taxes), this service refuses it
+    with ``tax_not_found``, Lago's answer for unknown codes everywhere else:
+    an invoice issued without the tax its sender named cannot be edited.
+    """
+    if fee.tax_codes:
         return taxes_by_codes(organization=organization, codes=fee.tax_codes)
     add_on_taxes = list(add_on.taxes.all())
-    return add_on_taxes or org_taxes
+    return add_on_taxes or inherited
 
 
 def _fee_window_ok(fee: FeeInput) -> bool:
@@ -133,7 +145,11 @@ def invoice_create(
         customer.currency = currency
         customer.save(update_fields=["currency", "updated_at"])
 
-    org_taxes = list(Tax.objects.filter(organization=organization, applied_to_organization=True))
+    # Lago's hierarchy below the fee and the add-on: the customer's taxes if
+    # any, else the organization's defaults.
+    inherited = list(customer.taxes.all()) or list(
+        Tax.objects.filter(organization=organization, applied_to_organization=True)
+    )
     resolved: list[tuple[FeeInput, AddOn, list[Tax], Decimal, Decimal]] = []
     for index, fee in enumerate(fees):
         add_on = add_ons[fee.add_on_code]
@@ -147,12 +163,13 @@ def invoice_create(
             raise ValidationFailed({f"fees.{index}.to_datetime": ["value_is_out_of_range"]})
         if abs(units * unit_amount) > MAX_AMOUNT_CENTS:
             raise ValidationFailed({f"fees.{index}.unit_amount_cents": ["value_is_out_of_range"]})
-        resolved.append((fee, add_on, _applicable_taxes(fee, add_on, organization, org_taxes),
+        resolved.append((fee, add_on, _applicable_taxes(fee, add_on, organization, inherited),
                          units, unit_amount))  # fmt: skip
 
     credit_sums = {kind: 0 for kind in Credit.Kind.values}
     for credit in credits:
         credit_sums[credit.kind] += credit.amount_cents
+    coupons = [c for c in credits if c.kind == Credit.Kind.COUPON]
     totals = compute_totals(
         [
             FeeIn(
@@ -162,7 +179,7 @@ def invoice_create(
             )
             for _, _, taxes, units, unit_amount in resolved
         ],
-        coupons_cents=credit_sums[Credit.Kind.COUPON],
+        coupons=[c.amount_cents for c in coupons],
         credit_notes_cents=credit_sums[Credit.Kind.CREDIT_NOTE],
         prepaid_cents=credit_sums[Credit.Kind.PREPAID],
     )
@@ -218,9 +235,11 @@ def invoice_create(
             units=units,
             unit_amount_cents=unit_amount,
             amount_cents=out.amount_cents,
-            coupons_amount_cents=out.coupons_amount_cents,
+            precise_amount_cents=out.precise_amount_cents,
+            precise_coupons_amount_cents=out.precise_coupons_amount_cents,
             taxes_rate=out.taxes_rate,
             taxes_amount_cents=out.taxes_amount_cents,
+            taxes_precise_amount_cents=out.taxes_precise_amount_cents,
             from_datetime=fee.from_datetime,
             to_datetime=fee.to_datetime,
             billing_type=fee.billing_type,
@@ -231,17 +250,15 @@ def invoice_create(
             subscription_filters=fee.subscription_filters,
         )
         fee_rows.append(row)
-        for tax_rate, amount in out.tax_amounts:
-            tax = tax_by_code[tax_rate.code]
+        for fee_tax in out.taxes:
+            tax = tax_by_code[fee_tax.tax.code]
             fee_tax_rows.append(
                 FeeAppliedTax(
                     fee=row,
                     tax=tax,
-                    tax_code=tax.code,
-                    tax_name=tax.name,
-                    tax_rate=tax.rate,
-                    tax_description=tax.description,
-                    amount_cents=amount,
+                    amount_cents=fee_tax.amount_cents,
+                    precise_amount_cents=fee_tax.precise_amount_cents,
+                    **_tax_copy(tax),
                 )
             )
     # Batched: an invoice may carry thousands of fees.
@@ -252,12 +269,9 @@ def invoice_create(
             InvoiceAppliedTax(
                 invoice=invoice,
                 tax=tax_by_code[applied.tax.code],
-                tax_code=applied.tax.code,
-                tax_name=applied.tax.name,
-                tax_rate=applied.tax.rate,
-                tax_description=tax_by_code[applied.tax.code].description,
                 amount_cents=applied.amount_cents,
                 fees_amount_cents=applied.fees_amount_cents,
+                **_tax_copy(tax_by_code[applied.tax.code]),
             )
             for applied in totals.applied_taxes
         ]
@@ -273,17 +287,34 @@ def invoice_create(
     return invoice
 
 
+def _tax_copy(tax: Tax) -> dict[str, Any]:
+    """What an invoice keeps of a tax, so that editing the tax later never
+    changes an issued invoice."""
+    return {
+        "tax_code": tax.code,
+        "tax_name": tax.name,
+        "tax_rate": tax.rate,
+        "tax_description": tax.description,
+        "vat_category_code": tax.vat_category_code,
+        "vat_exemption_reason": tax.vat_exemption_reason,
+        "vat_exemption_reason_code": tax.vat_exemption_reason_code,
+    }
+
+
 def _applied_credit_amounts(credits, totals) -> list[tuple[CreditInput, int]]:
     """What each credit actually took, after the caps of ``compute_totals``."""
+    coupons_taken = iter(totals.coupons_applied)
     remaining = {
-        Credit.Kind.COUPON: totals.coupons_amount_cents,
         Credit.Kind.CREDIT_NOTE: totals.credit_notes_amount_cents,
         Credit.Kind.PREPAID: totals.prepaid_credit_amount_cents,
     }
     applied = []
     for credit in credits:
-        amount = min(max(credit.amount_cents, 0), remaining[credit.kind])
-        remaining[credit.kind] -= amount
+        if credit.kind == Credit.Kind.COUPON:
+            amount = next(coupons_taken)
+        else:
+            amount = min(max(credit.amount_cents, 0), remaining[credit.kind])
+            remaining[credit.kind] -= amount
         if amount:
             applied.append((credit, amount))
     return applied
@@ -350,8 +381,22 @@ def _finalize_locked(invoice: Invoice) -> None:
     invoice.payment_due_date = issuing_date + dt.timedelta(days=invoice.net_payment_term)
     invoice.status = Invoice.Status.FINALIZED
     invoice.finalized_at = timezone.now()
+    # Nothing to pay: lago-api finalizes such an invoice as paid
+    # (``Invoices::CreateOneOffService``: ``total_amount_cents.positive? ?
+    # :pending : :succeeded``) and, where a payment would be attempted,
+    # announces it with ``invoice.payment_status_updated``
+    # (``Invoices::Payments::CreateService``).
+    settled = invoice.total_amount_cents <= 0 and (
+        invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
+    )
+    if settled:
+        invoice.payment_status = Invoice.PaymentStatus.SUCCEEDED
     invoice.save()
     event_record(invoice=invoice, event_type=WebhookEvent.EventType.INVOICE_CREATED)
+    if settled:
+        event_record(
+            invoice=invoice, event_type=WebhookEvent.EventType.INVOICE_PAYMENT_STATUS_UPDATED
+        )
     # Every finalized invoice gets its PDF without anybody asking.
     invoice_pdf_request(invoice=invoice)
 

@@ -433,6 +433,9 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
                 rate=t.tax_rate,
                 amount_cents=t.amount_cents,
                 fees_amount_cents=t.fees_amount_cents,
+                vat_category_code=t.vat_category_code,
+                vat_exemption_reason=t.vat_exemption_reason,
+                vat_exemption_reason_code=t.vat_exemption_reason_code,
             )
             for t in invoice.applied_taxes.all()
         ),

@@ -138,3 +138,32 @@ def test_errors_reach_the_client_as_lago_api_errors(lago):
     with pytest.raises(LagoApiError) as error:
         bad.invoices.find_all()
     assert error.value.status_code == 401
+
+
+def test_the_client_reads_customer_taxes_and_precise_fee_amounts(lago):
+    """Customer ``tax_codes`` (Customers::ApplyTaxesService) and the fee fields
+    of V1::FeeSerializer, through the client's own models. Two 10.10 EUR
+    fees at the customer's 5.5 %: 55.55 per fee, round(2,020 x 0.055) = 111
+    on the invoice (Invoices::ApplyTaxesService)."""
+    client, _ = lago
+    client.taxes.create(Tax(name="TVA réduite", code="tva_5_5", rate=5.5))
+    client.add_ons.create(AddOn(name="Book", code="book", amount_cents=1010, amount_currency="EUR"))
+    customer = client.customers.create(Customer(external_id="c3", tax_codes=["tva_5_5"]))
+    assert [t.code for t in customer.taxes.__root__] == ["tva_5_5"]
+    assert [t.code for t in client.customers.find("c3").taxes.__root__] == ["tva_5_5"]
+
+    invoice = client.invoices.create(
+        _one_off("c3", [InvoiceFee(add_on_code="book"), InvoiceFee(add_on_code="book", units=0.5)])
+    )
+    # 1,010 + round(505) = 1,515 of fees; 5.5 % of 1,515 = 83.325 -> 83.
+    assert invoice.taxes_amount_cents == 83
+    assert invoice.applied_taxes.__root__[0].amount_cents == 83
+    first, second = invoice.fees.__root__
+    assert (first.taxes_amount_cents, first.taxes_precise_amount) == (56, "0.5555")
+    assert (second.amount_cents, second.precise_amount) == (505, "5.05")
+    assert second.precise_unit_amount == "10.1"
+    assert second.sub_total_excluding_taxes_amount_cents == 505
+    assert second.sub_total_excluding_taxes_precise_amount_cents == "505.0"
+    assert second.precise_coupons_amount_cents == "0.0"
+    assert second.total_aggregated_units is None
+    assert first.from_date and first.to_date

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.utils import timezone
@@ -15,7 +16,7 @@ from invoicing.api.fields import (
     MinorUnitsField,
     TimezoneField,
 )
-from invoicing.models import Invoice
+from invoicing.models import Invoice, VatCategory
 from invoicing.money import MAX_AMOUNT_CENTS, currency_exponent
 
 # Largest number of fees one invoice may carry (the renderer is measured up to
@@ -63,12 +64,20 @@ class CustomerInput(InputSerializer):
     net_payment_term = serializers.IntegerField(required=False, min_value=0, max_value=3650)
     metadata = MetadataItemInput(many=True, required=False)
     billing_configuration = BillingConfigurationInput(required=False)
+    tax_codes = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=50
+    )
 
     def validate(self, attrs):
         billing = attrs.pop("billing_configuration", None) or {}
         if "document_locale" in billing:
             attrs["document_locale"] = billing["document_locale"]
         return attrs
+
+
+# EN 16931's VAT exemption reason codes (CEF VATEX list): "VATEX-EU-AE",
+# "VATEX-EU-132-1A", "VATEX-FR-FRANCHISE".
+VATEX_PATTERN = r"^VATEX-[A-Z]{2}(-[A-Z0-9]+)+$"
 
 
 class TaxInput(InputSerializer):
@@ -79,6 +88,12 @@ class TaxInput(InputSerializer):
     )
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     applied_to_organization = serializers.BooleanField(required=False)
+    # Beyond Lago: the tax's EN 16931 VAT category and exemption reason.
+    vat_category_code = serializers.ChoiceField(required=False, choices=VatCategory.values)
+    vat_exemption_reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    vat_exemption_reason_code = serializers.RegexField(
+        VATEX_PATTERN, required=False, allow_blank=True, max_length=64
+    )
 
 
 class AddOnInput(InputSerializer):
@@ -145,10 +160,19 @@ class PageFilters(InputSerializer):
 # ---------------------------------------------------------------- output
 
 
+def ruby_decimal(value) -> str:
+    """A decimal as lago-api's JSON writes a ``BigDecimal``: plain digits,
+    trailing zeros dropped, at least one decimal ("10.0", "0.333", "0.0")."""
+    text = format(Decimal(value).normalize(), "f")
+    if "." not in text:
+        text += ".0"
+    return "0.0" if text == "-0.0" else text
+
+
 def precise_major(amount, currency: str) -> str:
-    """A minor-unit amount as a major-unit decimal string (Lago's ``precise_*``)."""
-    value = Decimal(amount).scaleb(-currency_exponent(currency))
-    return format(value.normalize(), "f") if value else "0.0"
+    """A minor-unit amount as a major-unit decimal string (Lago's ``precise_*``,
+    ``precise_amount_cents.fdiv(subunit_to_unit)``)."""
+    return ruby_decimal(Decimal(amount).scaleb(-currency_exponent(currency)))
 
 
 class TaxOutput(serializers.Serializer):
@@ -161,12 +185,24 @@ class TaxOutput(serializers.Serializer):
     add_ons_count = serializers.SerializerMethodField()
     customers_count = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
+    vat_category_code = serializers.ChoiceField(choices=VatCategory.values)
+    vat_exemption_reason = serializers.SerializerMethodField()
+    vat_exemption_reason_code = serializers.SerializerMethodField()
+
+    def get_vat_exemption_reason(self, tax) -> str | None:
+        return tax.vat_exemption_reason or None
+
+    def get_vat_exemption_reason_code(self, tax) -> str | None:
+        return tax.vat_exemption_reason_code or None
 
     def get_add_ons_count(self, tax) -> int:
         return tax.add_ons.count()
 
     def get_customers_count(self, tax) -> int:
-        return 0
+        return tax.customers.count()
+
+    def to_representation(self, instance):
+        return render_tax(instance)
 
 
 class AddOnOutput(serializers.Serializer):
@@ -238,7 +274,35 @@ def _datetime(value) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def render_customer(customer) -> dict:
+def render_tax(tax, counts: bool = True) -> dict:
+    """``V1::TaxSerializer``, plus the EN 16931 category and exemption reason.
+    ``counts=False`` (a customer's taxes) spares two queries per tax."""
+    return {
+        "lago_id": str(tax.id),
+        "name": _str(tax.name),
+        "code": _str(tax.code),
+        "rate": _float(tax.rate),
+        "description": _str(tax.description),
+        "applied_to_organization": bool(tax.applied_to_organization),
+        "add_ons_count": tax.add_ons.count() if counts else 0,
+        "customers_count": tax.customers.count() if counts else 0,
+        "created_at": _datetime(tax.created_at),
+        "vat_category_code": tax.vat_category_code,
+        "vat_exemption_reason": tax.vat_exemption_reason or None,
+        "vat_exemption_reason_code": tax.vat_exemption_reason_code or None,
+    }
+
+
+def render_customer(customer, with_taxes: bool = False) -> dict:
+    """``V1::CustomerSerializer``; ``with_taxes`` adds the customer's taxes, as
+    Lago's customer endpoints do (an invoice's customer carries none)."""
+    data = _render_customer(customer)
+    if with_taxes:
+        data["taxes"] = [render_tax(t, counts=False) for t in customer.taxes.all()]
+    return data
+
+
+def _render_customer(customer) -> dict:
     return {
         "lago_id": str(customer.id),
         "external_id": _str(customer.external_id),
@@ -360,6 +424,25 @@ def render_invoice_base(invoice, file_url: str | None = None) -> dict:
     }
 
 
+def _boundary(value, fee) -> str:
+    """A fee's period bound as lago-api writes it (``Fee#from_date``:
+    ``to_datetime.iso8601``): UTC, whole seconds, ``+00:00``. A fee sent
+    without a period spans the moment it was made, Lago's default
+    (``Fees::OneOffService#from_datetime``); the row keeps "no period", so
+    the PDF and the Lotus face print none."""
+    value = value or fee.created_at
+    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def _vat_category(applied) -> dict:
+    """Beyond Lago: the EN 16931 category the tax had when the invoice was made."""
+    return {
+        "vat_category_code": applied.vat_category_code,
+        "vat_exemption_reason": applied.vat_exemption_reason or None,
+        "vat_exemption_reason_code": applied.vat_exemption_reason_code or None,
+    }
+
+
 def render_fee_applied_tax(applied, currency: str) -> dict:
     return {
         "lago_id": str(applied.id),
@@ -372,6 +455,7 @@ def render_fee_applied_tax(applied, currency: str) -> dict:
         "amount_cents": _int(applied.amount_cents),
         "amount_currency": currency,
         "created_at": _datetime(applied.created_at),
+        **_vat_category(applied),
     }
 
 
@@ -401,25 +485,33 @@ def render_fee(fee, invoice, external_customer_id: str) -> dict:
         "invoiceable": True,
         "amount_cents": _int(fee.amount_cents),
         "amount_currency": currency,
-        "precise_amount": precise_major(fee.amount_cents, currency),
-        "precise_unit_amount": precise_major(fee.unit_amount_cents, currency),
-        "precise_coupons_amount_cents": str(Decimal(fee.coupons_amount_cents)),
+        "precise_amount": precise_major(fee.precise_amount_cents, currency),
+        "precise_total_amount": precise_major(fee.precise_total_amount_cents, currency),
         "taxes_amount_cents": _int(fee.taxes_amount_cents),
-        "taxes_precise_amount": precise_major(fee.taxes_amount_cents, currency),
+        "taxes_precise_amount": precise_major(fee.taxes_precise_amount_cents, currency),
         "taxes_rate": _float(fee.taxes_rate),
+        # lago-api fills it for charges only; an add-on fee's is null.
+        "total_aggregated_units": None,
         "total_amount_cents": _int(fee.total_amount_cents),
         "total_amount_currency": currency,
-        "units": format(fee.units.normalize(), "f"),
+        "units": ruby_decimal(fee.units),
         "description": _str(fee.description),
+        "precise_unit_amount": precise_major(fee.unit_amount_cents, currency),
+        "precise_coupons_amount_cents": ruby_decimal(fee.precise_coupons_amount_cents),
+        "sub_total_excluding_taxes_amount_cents": fee.sub_total_excluding_taxes_amount_cents,
+        "sub_total_excluding_taxes_precise_amount_cents": ruby_decimal(
+            fee.sub_total_excluding_taxes_precise_amount_cents
+        ),
         "events_count": 0,
         "payment_status": invoice.payment_status,
         "created_at": _datetime(fee.created_at),
         "succeeded_at": None,
         "failed_at": None,
         "refunded_at": None,
-        "from_date": _datetime(fee.from_datetime),
-        "to_date": _datetime(fee.to_datetime),
         "amount_details": {},
+        "self_billed": False,
+        "from_date": _boundary(fee.from_datetime, fee),
+        "to_date": _boundary(fee.to_datetime, fee),
         "applied_taxes": [render_fee_applied_tax(a, currency) for a in fee.applied_taxes.all()],
     }
 
@@ -456,6 +548,7 @@ def render_invoice_applied_tax(applied, invoice) -> dict:
         "amount_currency": invoice.currency,
         "fees_amount_cents": _int(applied.fees_amount_cents),
         "created_at": _datetime(applied.created_at),
+        **_vat_category(applied),
     }
 
 
@@ -570,6 +663,15 @@ class CustomerOutput(serializers.Serializer):
         return render_customer(instance)
 
 
+class CustomerWithTaxesOutput(CustomerOutput):
+    """The customer endpoints' customer: with its taxes (``tax_codes``)."""
+
+    taxes = TaxOutput(many=True, source="taxes.all")
+
+    def to_representation(self, instance):
+        return render_customer(instance, with_taxes=True)
+
+
 class InvoiceBaseOutput(serializers.Serializer):
     """``V1::InvoiceSerializer`` without its includes, field order kept."""
 
@@ -659,6 +761,15 @@ class FeeAppliedTaxOutput(serializers.Serializer):
     amount_cents = serializers.IntegerField()
     amount_currency = serializers.CharField(source="fee.invoice.currency")
     created_at = serializers.DateTimeField()
+    vat_category_code = serializers.ChoiceField(choices=VatCategory.values)
+    vat_exemption_reason = serializers.SerializerMethodField()
+    vat_exemption_reason_code = serializers.SerializerMethodField()
+
+    def get_vat_exemption_reason(self, applied) -> str | None:
+        return applied.vat_exemption_reason or None
+
+    def get_vat_exemption_reason_code(self, applied) -> str | None:
+        return applied.vat_exemption_reason_code or None
 
     def to_representation(self, instance):
         return render_fee_applied_tax(instance, instance.fee.invoice.currency)
@@ -701,24 +812,29 @@ class FeeOutput(serializers.Serializer):
     amount_cents = serializers.IntegerField()
     amount_currency = serializers.CharField(source="invoice.currency")
     precise_amount = serializers.SerializerMethodField()
-    precise_unit_amount = serializers.SerializerMethodField()
-    precise_coupons_amount_cents = serializers.SerializerMethodField()
+    precise_total_amount = serializers.SerializerMethodField()
     taxes_amount_cents = serializers.IntegerField()
     taxes_precise_amount = serializers.SerializerMethodField()
     taxes_rate = serializers.FloatField()
+    total_aggregated_units = serializers.SerializerMethodField()
     total_amount_cents = serializers.IntegerField()
     total_amount_currency = serializers.CharField(source="invoice.currency")
     units = serializers.SerializerMethodField()
     description = serializers.CharField()
+    precise_unit_amount = serializers.SerializerMethodField()
+    precise_coupons_amount_cents = serializers.SerializerMethodField()
+    sub_total_excluding_taxes_amount_cents = serializers.IntegerField()
+    sub_total_excluding_taxes_precise_amount_cents = serializers.SerializerMethodField()
     events_count = serializers.SerializerMethodField()
     payment_status = serializers.CharField(source="invoice.payment_status")
     created_at = serializers.DateTimeField()
     succeeded_at = serializers.SerializerMethodField()
     failed_at = serializers.SerializerMethodField()
     refunded_at = serializers.SerializerMethodField()
-    from_date = serializers.DateTimeField(source="from_datetime", allow_null=True)
-    to_date = serializers.DateTimeField(source="to_datetime", allow_null=True)
     amount_details = serializers.SerializerMethodField()
+    self_billed = serializers.SerializerMethodField()
+    from_date = serializers.SerializerMethodField()
+    to_date = serializers.SerializerMethodField()
     applied_taxes = FeeAppliedTaxOutput(many=True, source="applied_taxes.all")
 
     def get_lago_charge_id(self, fee) -> str | None:
@@ -737,19 +853,28 @@ class FeeOutput(serializers.Serializer):
         return True
 
     def get_precise_amount(self, fee) -> str:
-        return precise_major(fee.amount_cents, fee.invoice.currency)
+        return precise_major(fee.precise_amount_cents, fee.invoice.currency)
+
+    def get_precise_total_amount(self, fee) -> str:
+        return precise_major(fee.precise_total_amount_cents, fee.invoice.currency)
+
+    def get_taxes_precise_amount(self, fee) -> str:
+        return precise_major(fee.taxes_precise_amount_cents, fee.invoice.currency)
+
+    def get_total_aggregated_units(self, fee) -> str | None:
+        return None
+
+    def get_units(self, fee) -> str:
+        return ruby_decimal(fee.units)
 
     def get_precise_unit_amount(self, fee) -> str:
         return precise_major(fee.unit_amount_cents, fee.invoice.currency)
 
     def get_precise_coupons_amount_cents(self, fee) -> str:
-        return str(Decimal(fee.coupons_amount_cents))
+        return ruby_decimal(fee.precise_coupons_amount_cents)
 
-    def get_taxes_precise_amount(self, fee) -> str:
-        return precise_major(fee.taxes_amount_cents, fee.invoice.currency)
-
-    def get_units(self, fee) -> str:
-        return format(fee.units.normalize(), "f")
+    def get_sub_total_excluding_taxes_precise_amount_cents(self, fee) -> str:
+        return ruby_decimal(fee.sub_total_excluding_taxes_precise_amount_cents)
 
     def get_events_count(self, fee) -> int:
         return 0
@@ -765,6 +890,15 @@ class FeeOutput(serializers.Serializer):
 
     def get_amount_details(self, fee) -> dict:
         return {}
+
+    def get_self_billed(self, fee) -> bool:
+        return False
+
+    def get_from_date(self, fee) -> str:
+        return _boundary(fee.from_datetime, fee)
+
+    def get_to_date(self, fee) -> str:
+        return _boundary(fee.to_datetime, fee)
 
     def to_representation(self, instance):
         invoice = instance.invoice
@@ -807,6 +941,12 @@ class InvoiceAppliedTaxOutput(serializers.Serializer):
     amount_currency = serializers.CharField(source="invoice.currency")
     fees_amount_cents = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    vat_category_code = serializers.ChoiceField(choices=VatCategory.values)
+    vat_exemption_reason = serializers.SerializerMethodField()
+    vat_exemption_reason_code = serializers.SerializerMethodField()
+
+    get_vat_exemption_reason = FeeAppliedTaxOutput.get_vat_exemption_reason
+    get_vat_exemption_reason_code = FeeAppliedTaxOutput.get_vat_exemption_reason_code
 
     def to_representation(self, instance):
         return render_invoice_applied_tax(instance, instance.invoice)

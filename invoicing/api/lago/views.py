@@ -110,7 +110,7 @@ class LagoApi(APIView):
 class CustomersApi(LagoApi):
     @extend_schema(
         request=_wrapped("customer", s.CustomerInput),
-        responses=_responses(_wrapped("customer", s.CustomerOutput), 404, 422),
+        responses=_responses(_wrapped("customer", s.CustomerWithTaxesOutput), 404, 422),
         summary="Create or update a customer (upsert by external_id)",
     )
     def post(self, request):
@@ -118,27 +118,33 @@ class CustomersApi(LagoApi):
         customer, _ = catalog.customer_upsert(
             organization=self.organization, external_id=data.pop("external_id"), data=data
         )
-        return Response({"customer": s.CustomerOutput(customer).data})
+        return Response({"customer": s.CustomerWithTaxesOutput(customer).data})
 
     @extend_schema(
         operation_id="customers_list",
         parameters=[s.PageFilters],
-        responses=_responses(_list_envelope("customers", s.CustomerOutput), 422),
+        responses=_responses(_list_envelope("customers", s.CustomerWithTaxesOutput), 422),
     )
     def get(self, request):
         f = _validated(s.PageFilters, request.query_params.dict())
-        qs = Customer.objects.filter(organization=self.organization).order_by("-created_at", "id")
+        qs = (
+            Customer.objects.filter(organization=self.organization)
+            .order_by("-created_at", "id")
+            .prefetch_related("taxes")
+        )
         items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
         for customer in items:
             customer.organization = self.organization
-        return Response({"customers": s.CustomerOutput(items, many=True).data, "meta": meta})
+        return Response(
+            {"customers": s.CustomerWithTaxesOutput(items, many=True).data, "meta": meta}
+        )
 
 
 class CustomerApi(LagoApi):
-    @extend_schema(responses=_responses(_wrapped("customer", s.CustomerOutput), 404, 422))
+    @extend_schema(responses=_responses(_wrapped("customer", s.CustomerWithTaxesOutput), 404, 422))
     def get(self, request, external_id: str):
         customer = selectors.customer_get(organization=self.organization, external_id=external_id)
-        return Response({"customer": s.CustomerOutput(customer).data})
+        return Response({"customer": s.CustomerWithTaxesOutput(customer).data})
 
 
 # ----------------------------------------------------------------- taxes

@@ -249,7 +249,8 @@ def render_line_item(fee, currency: str, issued: str, tz: dt.tzinfo) -> dict:
     """One fee. ``base`` is before tax (after before-tax coupons), ``amount``
     after it; one ``sales_tax`` adjustment carries the fee's taxes, as upstream
     (one tax rate per line). A line without a period spans the issue moment."""
-    base = major(fee.amount_cents - fee.coupons_amount_cents, currency)
+    base_cents = fee.sub_total_excluding_taxes_amount_cents
+    base = major(base_cents, currency)
     adjustments = []
     if fee.taxes_amount_cents or fee.taxes_rate:
         adjustments.append(
@@ -273,7 +274,7 @@ def render_line_item(fee, currency: str, issued: str, tz: dt.tzinfo) -> dict:
         ],
         "base": base,
         "adjustments": adjustments,
-        "amount": major(fee.total_amount_cents, currency),
+        "amount": major(base_cents + fee.taxes_amount_cents, currency),
         "subtotal": base,
     }
 
@@ -360,7 +361,7 @@ INVOICE_COLUMNS = (
     (Customer, ("external_id", "name", "firstname", "lastname", "email", "timezone", *_ADDRESS)),
     (Organization, ("name", "phone", "email", "timezone", *_ADDRESS)),
     (Fee, ("invoice_display_name", "item_name", "item_code", "units", "amount_cents",
-           "coupons_amount_cents", "taxes_amount_cents", "taxes_rate", "from_datetime",
+           "precise_coupons_amount_cents", "taxes_amount_cents", "taxes_rate", "from_datetime",
            "to_datetime", "billing_type", "plan_id", "plan_name", "plan_version",
            "subscription_filters")),
 )  # fmt: skip

@@ -94,7 +94,7 @@ def test_api_answers_have_the_declared_shape(api, rich):
     assert download["file_url"]
     assert_declared_shape(download, s.InvoiceBaseOutput())
     customer = api.get(f"/api/v1/customers/{rich.customer.external_id}").json()["customer"]
-    assert_declared_shape(customer, s.CustomerOutput())
+    assert_declared_shape(customer, s.CustomerWithTaxesOutput())
 
 
 def test_webhook_payload_is_the_base_invoice_and_its_customer(rich):
