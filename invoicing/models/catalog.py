@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+import zoneinfo
 
 from django.db import models
+from django.utils import timezone
 
 from invoicing.models.organizations import Organization
 
@@ -64,6 +67,15 @@ class Customer(models.Model):
     @property
     def applicable_timezone(self) -> str:
         return self.timezone or self.organization.timezone or "UTC"
+
+    def today(self) -> dt.date:
+        """The date it is now where the customer is: invoices are dated, and
+        fall due, on the customer's calendar."""
+        try:
+            zone = zoneinfo.ZoneInfo(self.applicable_timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = dt.UTC
+        return timezone.now().astimezone(zone).date()
 
 
 class VatCategory(models.TextChoices):

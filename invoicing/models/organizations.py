@@ -42,6 +42,13 @@ class Organization(models.Model):
     document_locale = models.CharField(max_length=16, default="en")
     timezone = models.CharField(max_length=64, default="UTC")
     net_payment_term = models.PositiveIntegerField(default=0, help_text="Days")
+    # The PDFs' paper: "" follows each customer's country (US Letter in the
+    # Americas' Letter countries, A4 elsewhere); "A4" or "LETTER" for all.
+    pdf_paper_size = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("", "By the customer's country"), ("A4", "A4"), ("LETTER", "US Letter")],
+    )
     hmac_key = models.CharField(max_length=128, default=_new_hmac_key, editable=False)
     numbering_scheme = models.CharField(
         max_length=16, choices=NumberingScheme.choices, default=NumberingScheme.DATE

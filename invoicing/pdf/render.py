@@ -32,12 +32,17 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
 from invoicing.pdf import text as fonts
+from invoicing.pdf.addresses import address_lines
+from invoicing.pdf.errors import SnapshotInconsistent
 from invoicing.pdf.locales import Formatter, resolve_locale
-from invoicing.pdf.snapshot import FeeLine, InvoiceSnapshot, Party
+from invoicing.pdf.paper import PAPER_SIZES
+from invoicing.pdf.snapshot import AppliedTax, FeeLine, InvoiceSnapshot, Party
 from invoicing.pdf.writer import Digest, PdfWriter
 
-RENDERER_VERSION = "1.0.0"
+RENDERER_VERSION = "2.0.0"
 
+# The layout is made on an A4 frame; a Letter page centres that frame's width
+# (Letter is 17 pt wider) and ends the content higher (it is 50 pt shorter).
 PAGE_W, PAGE_H = A4
 MARGIN_X = 42.0
 LEFT = MARGIN_X
@@ -46,6 +51,8 @@ CONTENT_W = RIGHT - LEFT
 TOP = PAGE_H - 40.0
 CONT_TOP = TOP - 24.0  # continuation pages start below the running header
 BOTTOM = 58.0  # content stops here; the page footer sits below
+# How much higher content stops on the shortest paper (Letter).
+MAX_LIFT = PAGE_H - min(h for _, h in PAPER_SIZES.values())
 
 INK = "0.12 0.13 0.16"
 MUTED = "0.40 0.43 0.48"
@@ -72,6 +79,19 @@ _NUMERIC = (
 )
 
 LOGO_MAX_W, LOGO_MAX_H = 150.0, 48.0
+
+# Parties whose tax ID is a VAT number: the EU, the EEA, the UK and
+# Switzerland (the ID's label says so in the document's language).
+VAT_ID_COUNTRIES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK "
+    "IS LI NO GB CH".split()
+)
+# The Japanese qualified-invoice issuer number (T + 13 digits).
+JCT_COUNTRIES = frozenset({"JP"})
+# EN 16931 categories whose tax lines carry a legal mention (EU VAT Directive
+# Art. 226 (11) and (11a)); the tax's own exemption text wins when it has one.
+VAT_NOTES = {"AE": "vat_note_AE", "K": "vat_note_K", "G": "vat_note_G",
+             "E": "vat_note_E", "O": "vat_note_O"}  # fmt: skip
 
 # A drawing operation, relative to the top of its line:
 #   ("t", x, baseline_dy, text, bold, size, color)
@@ -228,7 +248,7 @@ class _Layout:
                 dy += leading
             height = max(height, dy)
         height += pad_bottom
-        if height > CONT_TOP - BOTTOM - 40:
+        if height > CONT_TOP - BOTTOM - MAX_LIFT - 40:
             return self.grid(columns, pad_top, pad_bottom, background)
         if background:
             ops.insert(0, ("r", LEFT, 0.0, CONTENT_W, height, background))
@@ -318,8 +338,13 @@ class _Layout:
         left_w = CONTENT_W * 0.58
         right_w = CONTENT_W - left_w - 12
         title = self.cell(fmt.label("invoice"), right_w, 22, bold=True, color=ACCENT)
+        # The number on one line: shrunk rather than wrapped mid-number (a
+        # 30-character number, longer than Lago's, keeps 11 pt).
+        title += self.number_cell(self.s.number, right_w, 11, bold=True)
         if self.s.is_voided:
             title += self.cell(fmt.label("void"), right_w, 12, bold=True, color=VOID_RED)
+        elif self.s.is_draft:
+            title += self.cell(fmt.label("draft"), right_w, 12, bold=True, color=VOID_RED)
         left = self.cell(org.name or org.legal_name, left_w, 13, bold=True)
         logo = self.logo()
         if logo:
@@ -338,17 +363,22 @@ class _Layout:
         label_w, value_w = 80.0, col_w - 84.0
         labels: list[CellLine] = []
         values: list[CellLine] = []
-        pairs = [("invoice_number", s.number)]
+        pairs = []
         if s.purchase_order_number:
             pairs.append(("purchase_order", s.purchase_order_number))
+        pairs.append(("issue_date", fmt.date(s.issuing_date)))
+        # Art. 226 (7): the date of supply, where it differs from the issue
+        # date. Lines with a period carry theirs; the others were supplied
+        # when the invoice was issued.
+        if any(not (fee.from_date or fee.to_date) for fee in s.fees):
+            pairs.append(("supply_date", fmt.date(s.issuing_date)))
         pairs += [
-            ("issue_date", fmt.date(s.issuing_date)),
             ("due_date", fmt.date(s.payment_due_date)),
             ("payment_term", fmt.days(s.net_payment_term)),
         ]
         for key, value in pairs:
             label_lines = self.cell(fmt.label(key), label_w, 7.5, color=MUTED)
-            value_lines = self.cell(value, value_w, 8, bold=key == "invoice_number")
+            value_lines = self.cell(value, value_w, 8)
             _pad(label_lines, value_lines)
             labels += label_lines
             values += value_lines
@@ -378,17 +408,15 @@ class _Layout:
         if party.legal_number:
             lines += self.cell(f"{fmt.label('legal_number')}: {party.legal_number}", width, 7.5)
         address = party.address
-        city_line = " ".join(p for p in (address.zipcode, address.city) if p)
-        for part in (address.line1, address.line2, city_line, address.state):
+        for part in address_lines(address):
             lines += self.cell(part, width, 8)
         lines += self.cell(fmt.country(address.country), width, 8)
         lines += self.cell(party.email, width, 8)
         if seller:
             lines += self.cell(party.phone, width, 8)
         if party.tax_identification_number:
-            lines += self.cell(
-                f"{fmt.label('tax_id')}: {party.tax_identification_number}", width, 7.5
-            )
+            label = fmt.label(_tax_id_label(party.address.country))
+            lines += self.cell(f"{label}: {party.tax_identification_number}", width, 7.5)
         return lines
 
     def metadata_block(self) -> Block:
@@ -411,6 +439,11 @@ class _Layout:
 
     def amount_due_block(self) -> Block:
         s, fmt = self.s, self.fmt
+        if s.is_voided:
+            notice = self.cell(fmt.label("void_notice"), CONTENT_W - 20, 11, True, VOID_RED)
+            return Block(
+                self.stack([(LEFT + 10, CONTENT_W - 20, "l", notice)], 8, 8, BAND), keep=True
+            )
         half = CONTENT_W / 2 - 14
         left = self.cell(fmt.label("amount_due"), half, 8, color=MUTED)
         left += self.number_cell(fmt.money(s.total_due_amount_cents), half, 18, True, ACCENT)
@@ -495,43 +528,72 @@ class _Layout:
         )
 
     def totals_block(self) -> Block:
+        """The totals column, in the order the amounts apply (as Lago's own
+        template prints them): fees, coupons, sub total excl. tax, one line
+        per tax rate (with its legal mention), total tax, sub total incl.
+        tax, credit notes, prepaid credits, total. ``check_totals`` has made
+        sure these lines add up."""
         s, fmt = self.s, self.fmt
-        label_x, value_w = LEFT + CONTENT_W * 0.42, 96.0
-        label_w = RIGHT - value_w - 10 - label_x
-        rows: list[tuple[str, int, bool]] = [
-            (fmt.label("subtotal_excl"), s.sub_total_excluding_taxes_amount_cents, False)
-        ]
+        rows: list[tuple[str, str, int | None]] = []  # (style, label, amount)
+        coupons = [c for c in s.credits if c.kind == "coupon"]
+        if coupons or s.coupons_amount_cents:
+            rows.append(("", fmt.label("fees_total"), s.fees_amount_cents))
+            rows += _credit_rows(coupons, fmt.label("coupons"), s.coupons_amount_cents)
+        rows.append(("rule", fmt.label("subtotal_excl"), s.sub_total_excluding_taxes_amount_cents))
+        if s.applied_taxes or s.taxes_amount_cents:
+            rows.append(("", fmt.label("total_taxes"), s.taxes_amount_cents))
+        # The breakdown by rate, under the total it details: Lago rounds each
+        # rate and the total separately, so the rates may differ from the
+        # total by a cent; the column itself adds up through the total.
         for tax in s.applied_taxes:
-            rows.append(
-                (fmt.tax_line(tax.name, tax.rate, tax.fees_amount_cents), tax.amount_cents, False)
-            )
-        if not s.applied_taxes and s.taxes_amount_cents:
-            rows.append((fmt.label("taxes"), s.taxes_amount_cents, False))
-        rows.append((fmt.label("subtotal_incl"), s.sub_total_including_taxes_amount_cents, False))
-        for kind, label_key, total in (
-            ("coupon", "coupons", s.coupons_amount_cents),
+            label = fmt.tax_line(tax.name, tax.rate, tax.fees_amount_cents)
+            rows.append(("detail", label, tax.amount_cents))
+            note = _vat_note(tax, fmt)
+            if note:
+                rows.append(("note", note, None))
+        rows.append(("rule", fmt.label("subtotal_incl"), s.sub_total_including_taxes_amount_cents))
+        for kind, key, total in (
             ("credit_note", "credit_notes", s.credit_notes_amount_cents),
             ("prepaid", "prepaid_credits", s.prepaid_credit_amount_cents),
         ):
-            credits = [c for c in s.credits if c.kind == kind]
-            if credits:
-                for credit in credits:
-                    rows.append((credit.label or fmt.label(label_key), -credit.amount_cents, False))
-            elif total:
-                rows.append((fmt.label(label_key), -total, False))
-        rows.append((fmt.label("total_due"), s.total_due_amount_cents, True))
+            rows += _credit_rows([c for c in s.credits if c.kind == kind], fmt.label(key), total)
+        if s.is_voided:
+            rows.append(("strong", fmt.label("total"), s.total_amount_cents))
+        elif s.total_paid_amount_cents:
+            rows.append(("rule", fmt.label("total"), s.total_amount_cents))
+            rows.append(("", fmt.label("amount_paid"), -s.total_paid_amount_cents))
+            rows.append(("strong", fmt.label("total_due"), s.total_due_amount_cents))
+        else:
+            rows.append(("strong", fmt.label("total_due"), s.total_due_amount_cents))
+
+        label_x, value_w = LEFT + CONTENT_W * 0.42, 96.0
+        label_w = RIGHT - value_w - 10 - label_x
         lines: list[Line] = []
-        for index, (label, amount, strong) in enumerate(rows):
-            size = 10.0 if strong else 8.5
-            rule = index == len(rows) - 1 or label == fmt.label("subtotal_incl")
+        for style, label, amount in rows:
+            if style == "note":
+                note = self.cell(label, CONTENT_W * 0.58 - 16, 7, color=MUTED)
+                lines += self.grid([(label_x + 16, CONTENT_W * 0.58 - 16, "l", note)], pad_bottom=2)
+                continue
+            strong = style == "strong"
+            rule = style in ("rule", "strong")
+            detail = style == "detail"
+            size = 10.0 if strong else 7.5 if detail else 8.5
+            color = MUTED if detail else INK
+            indent = 8.0 if detail else 0.0
+            money = fmt.money(amount or 0)
             row = self.grid(
                 [
-                    (label_x, label_w, "l", self.cell(label, label_w, size, strong)),
                     (
-                        RIGHT - value_w,
+                        label_x + indent,
+                        label_w - indent,
+                        "l",
+                        self.cell(label, label_w - indent, size, strong, color),
+                    ),
+                    (
+                        RIGHT - value_w - (value_w / 2 if detail else 0),
                         value_w,
                         "r",
-                        self.number_cell(fmt.money(amount), value_w, size, strong),
+                        self.number_cell(money, value_w, size, strong, color),
                     ),
                 ],
                 pad_top=6 if rule else 2.5,
@@ -562,6 +624,88 @@ class _Layout:
         )
 
 
+def _credit_rows(credits, generic: str, total: int) -> list[tuple[str, str, int | None]]:
+    """One line per credit (negative), or one generic line for a total that
+    comes without its credits."""
+    if credits:
+        return [("", c.label or generic, -c.amount_cents) for c in credits]
+    return [("", generic, -total)] if total else []
+
+
+def _vat_note(tax: AppliedTax, fmt: Formatter) -> str:
+    """The legal mention of a tax line that charges no VAT (Art. 226 (11),
+    (11a)): the tax's own exemption text, else the category's wording."""
+    if tax.vat_exemption_reason.strip():
+        return tax.vat_exemption_reason
+    key = VAT_NOTES.get(tax.vat_category_code)
+    return fmt.label(key) if key else ""
+
+
+def _tax_id_label(country: str) -> str:
+    """The label of a party's tax ID follows the party's country, not the
+    document's language: a French VAT number on a Polish invoice is not a NIP."""
+    country = (country or "").upper()
+    if country in VAT_ID_COUNTRIES:
+        return "vat_id"
+    if country in JCT_COUNTRIES:
+        return "jct_registration"
+    return "tax_id"
+
+
+def check_totals(s: InvoiceSnapshot) -> None:
+    """Refuse a snapshot whose printed lines would not add up to its totals.
+
+    Each line of the totals column follows from the ones above it, exactly;
+    only the per-rate tax lines may differ from the total tax by their
+    roundings (Lago rounds each rate and the total separately: at most half
+    a minor unit each, so (rates + 1) // 2 in all).
+    """
+    problems = []
+
+    def expect(name: str, printed: int, computed: int) -> None:
+        if printed != computed:
+            problems.append(f"{name} is {printed}, its lines give {computed}")
+
+    expect("fees_amount_cents", s.fees_amount_cents, sum(f.amount_cents for f in s.fees))
+    for kind, total in (
+        ("coupon", s.coupons_amount_cents),
+        ("credit_note", s.credit_notes_amount_cents),
+        ("prepaid", s.prepaid_credit_amount_cents),
+    ):
+        listed = [c.amount_cents for c in s.credits if c.kind == kind]
+        if listed:
+            expect(f"{kind} credits", total, sum(listed))
+    expect(
+        "sub_total_excluding_taxes_amount_cents",
+        s.sub_total_excluding_taxes_amount_cents,
+        s.fees_amount_cents - s.coupons_amount_cents,
+    )
+    expect(
+        "sub_total_including_taxes_amount_cents",
+        s.sub_total_including_taxes_amount_cents,
+        s.sub_total_excluding_taxes_amount_cents + s.taxes_amount_cents,
+    )
+    if s.applied_taxes:
+        by_rate = sum(t.amount_cents for t in s.applied_taxes)
+        if abs(by_rate - s.taxes_amount_cents) > (len(s.applied_taxes) + 1) // 2:
+            problems.append(f"tax lines add up to {by_rate}, total tax is {s.taxes_amount_cents}")
+    expect(
+        "total_amount_cents",
+        s.total_amount_cents,
+        s.sub_total_including_taxes_amount_cents
+        - s.credit_notes_amount_cents
+        - s.prepaid_credit_amount_cents,
+    )
+    if not s.is_voided:
+        expect(
+            "total_due_amount_cents",
+            s.total_due_amount_cents,
+            max(s.total_amount_cents - s.total_paid_amount_cents, 0),
+        )
+    if problems:
+        raise SnapshotInconsistent(problems)
+
+
 def _pad(a: list[CellLine], b: list[CellLine]) -> None:
     """Make two paired columns (label, value) line up line by line.
 
@@ -578,8 +722,11 @@ def _pad(a: list[CellLine], b: list[CellLine]) -> None:
         b[i] = (*right[:3], leading, right[4])
 
 
-def paginate(blocks: list[Block], table_header: list[Line]) -> list[list[tuple[float, Line]]]:
-    """Assign every line a page and the y of its top edge."""
+def paginate(
+    blocks: list[Block], table_header: list[Line], bottom: float = BOTTOM
+) -> list[list[tuple[float, Line]]]:
+    """Assign every line a page and the y of its top edge (A4 frame; a
+    shorter paper raises ``bottom``)."""
     pages: list[list[tuple[float, Line]]] = [[]]
     y = TOP
     at_top = True
@@ -598,10 +745,10 @@ def paginate(blocks: list[Block], table_header: list[Line]) -> list[list[tuple[f
     blocks = [block for block in blocks if block.lines]
     for index, block in enumerate(blocks):
         if block.spacer:
-            if not at_top and y - block.height >= BOTTOM:
+            if not at_top and y - block.height >= bottom:
                 y -= block.height
             continue
-        capacity = CONT_TOP - BOTTOM - (header_h if block.table else 0.0)
+        capacity = CONT_TOP - bottom - (header_h if block.table else 0.0)
         need = block.height if block.keep else block.lines[0][0]
         if block.keep_with_next and index + 1 < len(blocks):
             following = blocks[index + 1]
@@ -609,10 +756,10 @@ def paginate(blocks: list[Block], table_header: list[Line]) -> list[list[tuple[f
                 need += following.height
             else:
                 need += following.lines[0][0]
-        if y - need < BOTTOM and not at_top and (not block.keep or need <= capacity):
+        if y - need < bottom and not at_top and (not block.keep or need <= capacity):
             new_page(block.table)
         for line in block.lines:
-            if y - line[0] < BOTTOM and not at_top:
+            if y - line[0] < bottom and not at_top:
                 new_page(block.table)
             pages[-1].append((y, line))
             y -= line[0]
@@ -642,14 +789,19 @@ def _ellipsize(text: str, bold: bool, size: float, max_width: float, order: tupl
 
 
 def render_invoice_pdf(snapshot: InvoiceSnapshot) -> bytes:
-    """Render an invoice snapshot to PDF bytes (deterministic)."""
+    """Render an invoice snapshot to PDF bytes (deterministic).
+
+    Raises ``SnapshotInconsistent`` when its lines would not add up.
+    """
+    check_totals(snapshot)
     fonts.register_fonts()
     label_key, babel_locale = resolve_locale(snapshot.locale)
     fmt = Formatter(label_key, babel_locale, snapshot.currency)
     order = fonts.cjk_order(label_key)
     layout = _Layout(snapshot, fmt, order)
     blocks = layout.blocks()
-    pages = paginate(blocks, layout.header_lines)
+    page_w, page_h = PAPER_SIZES.get(snapshot.paper_size, A4)
+    pages = paginate(blocks, layout.header_lines, BOTTOM + (PAGE_H - page_h))
     return _draw(snapshot, fmt, order, pages)
 
 
@@ -660,9 +812,13 @@ def _draw(
     pages: list[list[tuple[float, Line]]],
 ) -> bytes:
     buffer = io.BytesIO()
+    page_w, page_h = PAPER_SIZES.get(snapshot.paper_size, A4)
+    # The A4 frame's content, moved to the page's centre and top.
+    shift = f"1 0 0 1 {(page_w - PAGE_W) / 2:.2f} {page_h - PAGE_H:.2f} cm"
+    foot_x = (page_w - PAGE_W) / 2
     canvas = Canvas(
         buffer,
-        pagesize=A4,
+        pagesize=(page_w, page_h),
         invariant=1,
         pageCompression=1,
         initialFontName=fonts.REGULAR,
@@ -687,11 +843,13 @@ def _draw(
     writer = PdfWriter(canvas, order)
     org_name = fonts.prepare(snapshot.organization.name or snapshot.organization.legal_name)
     running_right = fonts.prepare(title)
-    void_text = fonts.prepare(fmt.label("void")) if snapshot.is_voided else ""
+    mark = "void" if snapshot.is_voided else "draft" if snapshot.is_draft else ""
+    mark_text = fonts.prepare(fmt.label(mark)) if mark else ""
     total = len(pages)
     half = CONTENT_W / 2 - 10
     for number, page in enumerate(pages, start=1):
         writer.new_page()
+        canvas.addLiteral(f"q {shift}")
         if number > 1:
             name = _ellipsize(org_name, True, 8, half, order)
             writer.text(LEFT, TOP - 8, name, True, 8, MUTED)
@@ -714,34 +872,43 @@ def _draw(
                     _, reader, x, dy, w, h = op
                     canvas.drawImage(reader, x, top - dy - h, w, h, mask="auto")
                     writer.forget_state()
-        writer.hline(LEFT, RIGHT, 44, RULE, 0.5)
+        writer.flush(signature)
+        canvas.addLiteral("Q")
+        writer.forget_state()
+        # The footer keeps its place above the paper's bottom edge.
+        writer.hline(foot_x + LEFT, foot_x + RIGHT, 44, RULE, 0.5)
         footer_left = _ellipsize(running_right, False, 7.5, half, order)
-        writer.text(LEFT, 32, footer_left, False, 7.5, MUTED)
+        writer.text(foot_x + LEFT, 32, footer_left, False, 7.5, MUTED)
         page_label = fonts.prepare(fmt.page(number, total))
-        writer.text(
-            RIGHT - fonts.width(page_label, False, 7.5, order), 32, page_label, False, 7.5, MUTED
-        )
-        if void_text:
+        page_x = foot_x + RIGHT - fonts.width(page_label, False, 7.5, order)
+        writer.text(page_x, 32, page_label, False, 7.5, MUTED)
+        if mark_text:
             writer.flush(signature)
-            _void_mark(canvas, writer, void_text, order, signature)
+            _diagonal_mark(canvas, writer, mark_text, order, signature, page_w, page_h)
         writer.flush(signature)
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
 
-def _void_mark(
-    canvas: Canvas, writer: PdfWriter, text: str, order: tuple[str, ...], signature: Digest
+def _diagonal_mark(
+    canvas: Canvas,
+    writer: PdfWriter,
+    text: str,
+    order: tuple[str, ...],
+    signature: Digest,
+    page_w: float,
+    page_h: float,
 ) -> None:
-    """A large translucent diagonal VOID across the page, over the content."""
-    angle = math.atan2(PAGE_H - 2 * BOTTOM, PAGE_W - 2 * MARGIN_X)
-    diagonal = math.hypot(PAGE_W - 2 * MARGIN_X, PAGE_H - 2 * BOTTOM)
+    """A large translucent diagonal VOID (or DRAFT) across the page, over the content."""
+    angle = math.atan2(page_h - 2 * BOTTOM, page_w - 2 * MARGIN_X)
+    diagonal = math.hypot(page_w - 2 * MARGIN_X, page_h - 2 * BOTTOM)
     size = min(140.0, diagonal * 0.7 / max(fonts.width(text, True, 1.0, order), 0.01))
     w = fonts.width(text, True, size, order)
     cos, sin = math.cos(angle), math.sin(angle)
     cap = size * 0.72
-    x = PAGE_W / 2 - cos * w / 2 + sin * cap / 2
-    y = PAGE_H / 2 - sin * w / 2 - cos * cap / 2
+    x = page_w / 2 - cos * w / 2 + sin * cap / 2
+    y = page_h / 2 - sin * w / 2 - cos * cap / 2
     canvas.saveState()
     canvas.setFillAlpha(0.22)
     canvas.setStrokeAlpha(0.22)  # CJK "bold" also strokes the outline

@@ -1,18 +1,20 @@
 """Representative invoice snapshots for tests, the benchmark and the docs.
 
 Every sample is deterministic (no clock, no randomness) and internally
-consistent: fee amounts, taxes and totals are computed here the way the
-service computes them (minor units, half-up rounding once per amount).
+consistent: fee amounts, taxes and totals are computed by the service's own
+arithmetic (``invoicing.money``, lago-api's rules).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import struct
 import zlib
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
+from invoicing.money import FeeIn, TaxRate, compute_totals
 from invoicing.pdf.snapshot import (
     Address,
     AppliedTax,
@@ -70,36 +72,71 @@ def build(
     customer: Party | None = None,
     status: str = "finalized",
     net_payment_term: int = 30,
+    tax_categories: dict[Decimal, tuple[str, str]] | None = None,
     **extra: object,
 ) -> InvoiceSnapshot:
-    """Assemble a snapshot and compute every total from the fees and credits.
+    """Assemble a snapshot whose totals are computed as the service computes
+    them (``invoicing.money``, lago-api's rules): coupons before tax, spread
+    over the fees; tax rounded once per rate; credit notes and prepaid
+    credits after tax, capped at what remains.
 
     tax_names maps a rate to (name, code); one AppliedTax per distinct rate.
+    tax_categories maps a rate to its (VAT category, exemption reason).
     """
     tax_names = tax_names or {}
-    fees_amount = sum(f.amount_cents for f in fees)
-    bases: dict[Decimal, int] = {}
-    for item in fees:
-        if item.taxes_rate:
-            bases[item.taxes_rate] = bases.get(item.taxes_rate, 0) + item.amount_cents
+    tax_categories = tax_categories or {}
+
+    def tax_of(rate: Decimal) -> TaxRate:
+        name, code = tax_names.get(rate, (f"Tax {rate}%", f"tax_{rate}"))
+        return TaxRate(code=code, name=name, rate=rate)
+
+    coupons = [c for c in credits if c.kind == "coupon"]
+    totals = compute_totals(
+        [
+            FeeIn(
+                units=f.units,
+                unit_amount_cents=f.unit_amount_cents,
+                taxes=(tax_of(f.taxes_rate),) if f.taxes_rate or f.taxes_rate in tax_categories
+                else (),
+            )
+            for f in fees
+        ],
+        coupons=[c.amount_cents for c in coupons],
+        credit_notes_cents=sum(c.amount_cents for c in credits if c.kind == "credit_note"),
+        prepaid_cents=sum(c.amount_cents for c in credits if c.kind == "prepaid"),
+    )  # fmt: skip
+    fees = tuple(
+        dataclasses.replace(
+            f, amount_cents=out.amount_cents, taxes_amount_cents=out.taxes_amount_cents
+        )
+        for f, out in zip(fees, totals.fees, strict=True)
+    )
     applied = tuple(
         AppliedTax(
-            name=tax_names.get(rate, (f"Tax {rate}%", f"tax_{rate}"))[0],
-            code=tax_names.get(rate, (f"Tax {rate}%", f"tax_{rate}"))[1],
-            rate=rate,
-            amount_cents=_round(base * rate / 100),
-            fees_amount_cents=base,
+            name=t.tax.name,
+            code=t.tax.code,
+            rate=t.tax.rate,
+            amount_cents=t.amount_cents,
+            fees_amount_cents=t.fees_amount_cents,
+            vat_category_code=tax_categories.get(t.tax.rate, ("S", ""))[0],
+            vat_exemption_reason=tax_categories.get(t.tax.rate, ("S", ""))[1],
         )
-        for rate, base in sorted(bases.items(), reverse=True)
+        for t in sorted(totals.applied_taxes, key=lambda t: t.tax.rate, reverse=True)
     )
-    taxes = sum(t.amount_cents for t in applied)
-    by_kind = {
-        kind: sum(c.amount_cents for c in credits if c.kind == kind)
-        for kind in ("coupon", "credit_note", "prepaid")
-    }
-    sub_excl = fees_amount
-    sub_incl = sub_excl + taxes
-    total = max(sub_incl - by_kind["coupon"] - by_kind["credit_note"] - by_kind["prepaid"], 0)
+    # What each credit took, after the caps.
+    taken = iter(totals.coupons_applied)
+    left = {"credit_note": totals.credit_notes_amount_cents,
+            "prepaid": totals.prepaid_credit_amount_cents}  # fmt: skip
+    kept = []
+    for credit in credits:
+        if credit.kind == "coupon":
+            amount = next(taken)
+        else:
+            amount = min(credit.amount_cents, left[credit.kind])
+            left[credit.kind] -= amount
+        if amount:
+            kept.append(dataclasses.replace(credit, amount_cents=amount))
+    paid = extra.pop("total_paid_amount_cents", 0)
     return InvoiceSnapshot(
         id=extra.pop("id", "5f0c6a2e-3b9d-4c1e-9a7b-2d8e4f6a1b3c"),  # type: ignore[arg-type]
         number=number,
@@ -113,18 +150,19 @@ def build(
         locale=locale,
         organization=organization or ACME,
         customer=customer or GLOBEX,
-        fees=tuple(fees),
+        fees=fees,
         applied_taxes=applied,
-        credits=tuple(credits),
-        fees_amount_cents=fees_amount,
-        coupons_amount_cents=by_kind["coupon"],
-        sub_total_excluding_taxes_amount_cents=sub_excl,
-        taxes_amount_cents=taxes,
-        sub_total_including_taxes_amount_cents=sub_incl,
-        credit_notes_amount_cents=by_kind["credit_note"],
-        prepaid_credit_amount_cents=by_kind["prepaid"],
-        total_amount_cents=total,
-        total_due_amount_cents=total,
+        credits=tuple(kept),
+        fees_amount_cents=totals.fees_amount_cents,
+        coupons_amount_cents=totals.coupons_amount_cents,
+        sub_total_excluding_taxes_amount_cents=totals.sub_total_excluding_taxes_amount_cents,
+        taxes_amount_cents=totals.taxes_amount_cents,
+        sub_total_including_taxes_amount_cents=totals.sub_total_including_taxes_amount_cents,
+        credit_notes_amount_cents=totals.credit_notes_amount_cents,
+        prepaid_credit_amount_cents=totals.prepaid_credit_amount_cents,
+        total_amount_cents=totals.total_amount_cents,
+        total_paid_amount_cents=paid,  # type: ignore[arg-type]
+        total_due_amount_cents=max(totals.total_amount_cents - paid, 0),  # type: ignore[operator]
         **extra,  # type: ignore[arg-type]
     )
 

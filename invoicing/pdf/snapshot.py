@@ -122,11 +122,19 @@ class InvoiceSnapshot:
     credit_notes_amount_cents: int = 0
     prepaid_credit_amount_cents: int = 0
     total_amount_cents: int = 0
+    total_paid_amount_cents: int = 0
     total_due_amount_cents: int = 0
+    # "A4" or "LETTER", resolved already (organization setting, else the
+    # customer's country: ``invoicing.pdf.paper.paper_for``).
+    paper_size: str = "A4"
 
     @property
     def is_voided(self) -> bool:
         return self.status == "voided"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == "draft"
 
 
 def _encode(value: Any) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -66,14 +65,6 @@ class CreditInput:
     amount_cents: int
     code: str = ""
     name: str = ""
-
-
-def _today_in(tz_name: str) -> dt.date:
-    try:
-        tz = zoneinfo.ZoneInfo(tz_name or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        tz = dt.UTC
-    return timezone.now().astimezone(tz).date()
 
 
 def _applicable_taxes(
@@ -191,7 +182,7 @@ def invoice_create(
         term = customer.net_payment_term
     if term is None:
         term = organization.net_payment_term
-    issuing_date = _today_in(customer.applicable_timezone)
+    issuing_date = customer.today()
     invoice = Invoice.objects.create(
         organization=organization,
         customer=customer,
@@ -367,7 +358,7 @@ def _finalize_locked(invoice: Invoice) -> None:
     )
     organization = Organization.objects.get(pk=invoice.organization_id)
     invoice.organization = organization
-    issuing_date = _today_in(invoice.customer.applicable_timezone)
+    issuing_date = invoice.customer.today()
     scope = _number_scope(organization, issuing_date)
     last = Invoice.objects.filter(organization=organization, number_scope=scope).aggregate(
         m=Max("number_sequence")

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 import time
+import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.utils import timezone
 from invoicing.dispatch import RENDER_BATCH_SIZE, RENDER_PDF_TASK, render_on_commit, send
 from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
+from invoicing.pdf.paper import paper_for
 from invoicing.services import pdf_wait
 from invoicing.services.events import events_record
 from invoicing.signals import pdf_job_finished
@@ -329,6 +331,13 @@ def pdf_jobs_sweep(*, limit: int = 500) -> SweepResult:
 # ----------------------------------------------------------------- snapshot
 
 
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
 def _party_from(obj, *, name: str) -> snap.Party:
     return snap.Party(
         name=name,
@@ -383,6 +392,9 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
     if "fees" not in getattr(invoice, "_prefetched_objects_cache", {}):
         invoice = _load_for_snapshot([invoice.pk])[invoice.pk]
     organization, customer = invoice.organization, invoice.customer
+    # Every date the PDF prints is a day in the customer's time zone (the
+    # issuing and due dates already are).
+    tz = _zone(customer.applicable_timezone)
     credit_labels = {
         Credit.Kind.COUPON: "coupon",
         Credit.Kind.CREDIT_NOTE: "credit_note",
@@ -414,8 +426,8 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
             snap.FeeLine(
                 display_name=fee.display_name,
                 description=fee.description,
-                from_date=fee.from_datetime.date() if fee.from_datetime else None,
-                to_date=fee.to_datetime.date() if fee.to_datetime else None,
+                from_date=fee.from_datetime.astimezone(tz).date() if fee.from_datetime else None,
+                to_date=fee.to_datetime.astimezone(tz).date() if fee.to_datetime else None,
                 units=fee.units,
                 unit_amount_cents=fee.unit_amount_cents,
                 amount_cents=fee.amount_cents,
@@ -453,5 +465,7 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
         credit_notes_amount_cents=invoice.credit_notes_amount_cents,
         prepaid_credit_amount_cents=invoice.prepaid_credit_amount_cents,
         total_amount_cents=invoice.total_amount_cents,
+        total_paid_amount_cents=invoice.total_paid_amount_cents,
         total_due_amount_cents=invoice.total_due_amount_cents,
+        paper_size=paper_for(customer.country, organization.pdf_paper_size),
     )

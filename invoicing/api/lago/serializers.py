@@ -16,7 +16,7 @@ from invoicing.api.fields import (
     MinorUnitsField,
     TimezoneField,
 )
-from invoicing.models import Invoice, VatCategory
+from invoicing.models import Customer, Invoice, Organization, VatCategory
 from invoicing.money import MAX_AMOUNT_CENTS, currency_exponent
 
 # Largest number of fees one invoice may carry (the renderer is measured up to
@@ -349,12 +349,14 @@ def _render_customer(customer) -> dict:
     }
 
 
-def _payment_overdue(invoice, today) -> bool:
-    return (
-        invoice.status == Invoice.Status.FINALIZED
-        and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
-        and invoice.payment_due_date < today
-    )
+def _payment_overdue(invoice) -> bool:
+    """Past its due date, unpaid: the due date is a day in the customer's time
+    zone, so it is compared with the customer's today, not UTC's."""
+    if invoice.status != Invoice.Status.FINALIZED:
+        return False
+    if invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED:
+        return False
+    return invoice.payment_due_date < invoice.customer.today()
 
 
 # The invoice columns ``render_invoice_base`` reads: the download endpoint
@@ -371,6 +373,9 @@ INVOICE_BASE_COLUMNS = (
                "total_paid_amount_cents", "prepaid_credit_amount_cents",
                "prepaid_granted_credit_amount_cents", "prepaid_purchased_credit_amount_cents",
                "version_number", "created_at", "updated_at", "voided_at")),
+    # payment_overdue compares the due date with the customer's today.
+    (Customer, ("timezone",)),
+    (Organization, ("timezone",)),
 )  # fmt: skip
 
 
@@ -389,7 +394,7 @@ def render_invoice_base(invoice, file_url: str | None = None) -> dict:
         "status": _str(invoice.status),
         "payment_status": _str(invoice.payment_status),
         "payment_dispute_lost_at": _datetime(invoice.payment_dispute_lost_at),
-        "payment_overdue": _payment_overdue(invoice, timezone.now().date()),
+        "payment_overdue": _payment_overdue(invoice),
         "currency": _str(invoice.currency),
         "fees_amount_cents": _int(invoice.fees_amount_cents),
         "taxes_amount_cents": _int(invoice.taxes_amount_cents),
@@ -723,13 +728,7 @@ class InvoiceBaseOutput(serializers.Serializer):
         return invoice.purchase_order_number or None
 
     def get_payment_overdue(self, invoice) -> bool:
-        from django.utils import timezone
-
-        return (
-            invoice.status == Invoice.Status.FINALIZED
-            and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
-            and invoice.payment_due_date < timezone.now().date()
-        )
+        return _payment_overdue(invoice)
 
     def get_total_offsetted_credit_note_amount_cents(self, invoice) -> int:
         return 0

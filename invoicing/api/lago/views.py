@@ -351,6 +351,7 @@ class InvoiceDownloadApi(LagoApi):
             organization_id=request.user.organization_id,
             invoice_id=invoice_id,
             statuses=statuses,
+            with_customer=True,
             only=s.INVOICE_BASE_COLUMNS,
         )
         if job is None:

@@ -49,7 +49,9 @@ def test_any_change_changes_the_bytes() -> None:
     reference = render_invoice_pdf(base)
     for changed in (
         dataclasses.replace(base, number=base.number + "X"),
-        dataclasses.replace(base, total_due_amount_cents=base.total_due_amount_cents + 1),
+        dataclasses.replace(
+            base, total_paid_amount_cents=1, total_due_amount_cents=base.total_amount_cents - 1
+        ),
         dataclasses.replace(base, status="voided"),
         dataclasses.replace(base, locale="de"),
     ):
