@@ -620,7 +620,10 @@ class _Layout:
                         self.cell(self.s.invoice_footer, CONTENT_W, 7.5, color=MUTED),
                     )
                 ]
-            )
+            ),
+            # Legal footers (capital, bank details) read as one: never split
+            # one across pages unless it is longer than a page.
+            keep=True,
         )
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from invoicing.dispatch import RENDER_BATCH_SIZE, RENDER_PDF_TASK, render_on_commit, send
 from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
+from invoicing.pdf.errors import SnapshotInconsistent
 from invoicing.pdf.paper import paper_for
 from invoicing.services import pdf_wait
 from invoicing.services.events import events_record
@@ -204,6 +205,14 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             stored_as = default_storage.save(key, ContentFile(pdf))
             if stored_as != key:
                 raise RuntimeError(f"storage renamed {key} to {stored_as}")
+        except SnapshotInconsistent as exc:
+            # The same snapshot fails the same way every time: no retries. The
+            # job says why; an operator re-arms it once the data is mended.
+            logger.error("PDF job %s refused: %s", job.pk, exc)
+            results[str(job.pk)] = _fail_attempt(
+                job, job.attempts, f"{type(exc).__name__}: {exc}", final=True
+            )
+            continue
         except Exception as exc:
             logger.exception("PDF job %s attempt %s failed", job.pk, job.attempts)
             results[str(job.pk)] = _fail_attempt(job, job.attempts, f"{type(exc).__name__}: {exc}")
@@ -256,10 +265,10 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
     return list(results.values())
 
 
-def _fail_attempt(job: PdfJob, attempt: int, error: str) -> RunResult:
+def _fail_attempt(job: PdfJob, attempt: int, error: str, final: bool = False) -> RunResult:
     error = error[:4000]
     mine = PdfJob.objects.filter(pk=job.pk, state=PdfJob.State.RENDERING, attempts=attempt)
-    if attempt >= settings.PDF_MAX_ATTEMPTS:
+    if final or attempt >= settings.PDF_MAX_ATTEMPTS:
         mine.update(
             state=PdfJob.State.FAILED,
             last_error=error,
