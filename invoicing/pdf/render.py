@@ -80,6 +80,9 @@ _NUMERIC = (
 
 LOGO_MAX_W, LOGO_MAX_H = 150.0, 48.0
 
+# Document languages written right to left: their pages are mirrored.
+RTL_LOCALES = frozenset({"ar"})
+
 # Parties whose tax ID is a VAT number: the EU, the EEA, the UK and
 # Switzerland (the ID's label says so in the document's language).
 VAT_ID_COUNTRIES = frozenset(
@@ -850,30 +853,45 @@ def _draw(
     mark_text = fonts.prepare(fmt.label(mark)) if mark else ""
     total = len(pages)
     half = CONTENT_W / 2 - 10
+    # Right-to-left documents are laid out as a mirror image: the seller's
+    # name on the right, descriptions in the right-hand column, amounts and
+    # the totals on the left. Each drawing is mirrored about the page's
+    # centre line; the text itself is already in visual order.
+    rtl = fmt.key in RTL_LOCALES
+
+    def x_of(x: float, w: float, axis: float = LEFT + RIGHT) -> float:
+        return axis - x - w if rtl else x
+
+    def text_at(x, y, text, bold, size, color, axis=LEFT + RIGHT):
+        w = fonts.width(text, bold, size, order) if rtl else 0.0
+        writer.text(x_of(x, w, axis), y, text, bold, size, color)
+
+    def hline_at(x1, x2, y, color, weight, axis=LEFT + RIGHT):
+        writer.hline(x_of(x1, x2 - x1, axis), x_of(x1, x2 - x1, axis) + x2 - x1, y, color, weight)
+
+    foot_axis = 2 * foot_x + LEFT + RIGHT
     for number, page in enumerate(pages, start=1):
         writer.new_page()
         canvas.addLiteral(f"q {shift}")
         if number > 1:
             name = _ellipsize(org_name, True, 8, half, order)
-            writer.text(LEFT, TOP - 8, name, True, 8, MUTED)
+            text_at(LEFT, TOP - 8, name, True, 8, MUTED)
             right = _ellipsize(running_right, False, 8, half, order)
-            writer.text(
-                RIGHT - fonts.width(right, False, 8, order), TOP - 8, right, False, 8, MUTED
-            )
+            text_at(RIGHT - fonts.width(right, False, 8, order), TOP - 8, right, False, 8, MUTED)
             writer.hline(LEFT, RIGHT, TOP - 14, RULE, 0.5)
         for top, (_height, ops) in page:
             for op in ops:
                 kind = op[0]
                 if kind == "t":
-                    writer.text(op[1], top - op[2], op[3], op[4], op[5], op[6])
+                    text_at(op[1], top - op[2], op[3], op[4], op[5], op[6])
                 elif kind == "r":
-                    writer.rect(op[1], top - op[2] - op[4], op[3], op[4], op[5])
+                    writer.rect(x_of(op[1], op[3]), top - op[2] - op[4], op[3], op[4], op[5])
                 elif kind == "h":
-                    writer.hline(op[1], op[2], top - op[3], op[4], op[5])
+                    hline_at(op[1], op[2], top - op[3], op[4], op[5])
                 else:
                     writer.flush(signature)
                     _, reader, x, dy, w, h = op
-                    canvas.drawImage(reader, x, top - dy - h, w, h, mask="auto")
+                    canvas.drawImage(reader, x_of(x, w), top - dy - h, w, h, mask="auto")
                     writer.forget_state()
         writer.flush(signature)
         canvas.addLiteral("Q")
@@ -881,10 +899,10 @@ def _draw(
         # The footer keeps its place above the paper's bottom edge.
         writer.hline(foot_x + LEFT, foot_x + RIGHT, 44, RULE, 0.5)
         footer_left = _ellipsize(running_right, False, 7.5, half, order)
-        writer.text(foot_x + LEFT, 32, footer_left, False, 7.5, MUTED)
+        text_at(foot_x + LEFT, 32, footer_left, False, 7.5, MUTED, foot_axis)
         page_label = fonts.prepare(fmt.page(number, total))
         page_x = foot_x + RIGHT - fonts.width(page_label, False, 7.5, order)
-        writer.text(page_x, 32, page_label, False, 7.5, MUTED)
+        text_at(page_x, 32, page_label, False, 7.5, MUTED, foot_axis)
         if mark_text:
             writer.flush(signature)
             _diagonal_mark(canvas, writer, mark_text, order, signature, page_w, page_h)

@@ -71,12 +71,20 @@ def totals_column(pdf: bytes, currency: str, locale: str) -> list[tuple[str, int
     margin (the per-rate breakdown ends further left and is not counted)."""
     found = []
     for chars in _rows(pdf, len(pdf_pages(pdf)) - 1):
+        if locale == "ar":
+            # A right-to-left page is the mirror image: read it through one.
+            chars = sorted(
+                ({**c, "x0": LEFT + RIGHT - c["x1"], "x1": LEFT + RIGHT - c["x0"]} for c in chars),
+                key=lambda c: c["x0"],
+            )
         label = [c for c in chars if LABEL_X - 1 <= c["x0"] and c["x1"] < RIGHT - 110]
         right = [c for c in chars if c["x0"] > RIGHT - 110]
         if not label or not right or abs(right[-1]["x1"] - RIGHT) > 1.5:
             continue
         if abs(min(c["x0"] for c in label) - LABEL_X) > 1.5:
             continue
+        if locale == "ar":
+            label, right = label[::-1], right[::-1]  # back to left-to-right reading
         amount = _amount("".join(c["text"] for c in right), currency, locale)
         found.append(("".join(c["text"] for c in label), amount))
     return found
@@ -344,3 +352,29 @@ def test_a_supply_date_prints_only_when_a_line_has_no_period() -> None:
     assert "Date of supply" not in pages_text(render_invoice_pdf(with_periods))[0]
     text = pages_text(render_invoice_pdf(without))[0]
     assert "Date of supply" in text and "February 1, 2025" in text
+
+
+def test_an_arabic_page_is_mirrored() -> None:
+    """Labels and columns run right to left: the seller's name and the
+    description column on the right, amounts and totals on the left."""
+    from invoicing.pdf.samples import sample_aed_invoice
+
+    snapshot = sample_aed_invoice()
+    pdf = render_invoice_pdf(snapshot)
+    rows = _rows(pdf, 0)
+
+    def row_with(text: str) -> list[dict]:
+        for chars in rows:
+            if text in nfkc("".join(c["text"] for c in chars)):
+                return chars
+        raise AssertionError(text)
+
+    seller = row_with(snapshot.organization.name)
+    assert max(c["x1"] for c in seller) == pytest.approx(RIGHT, abs=1.5)
+    hosting = row_with("Cloud hosting")
+    name = [c for c in hosting if c["text"] in "Cloud hosting"]
+    assert max(c["x1"] for c in name) > RIGHT - 10  # description at the right
+    assert min(c["x0"] for c in hosting) < LEFT + 10  # amount at the left
+    # The amount column's header is the left-most heading.
+    header = row_with(nfkc(get_display(arabic_reshaper.reshape(LABELS["ar"]["amount"]))))
+    assert min(c["x0"] for c in header) < LEFT + 40
