@@ -3,11 +3,16 @@
     .venv/bin/python bench/render.py            # full run, about 10 s
     .venv/bin/python bench/render.py --quick    # fewer repetitions
 
-Prints, for the one-page sample invoice (5 fees, logo, metadata, credits, shown
-as "5 (p1)") and invoices of 10, 200, 5,000 and 10,000 fees: the median wall time
-per PDF (and the number of repetitions), PDFs per second on one core, pages,
-bytes, and the process's peak resident memory so far. The first render of the
-process (fonts registered, locale data loaded) is shown separately.
+Prints, for the one-page sample invoices (Latin: 5 fees, logo, metadata,
+credits, shown as "5 (p1)"; Arabic, mirrored, in dirhams: "ar (p1)"; Japanese,
+in yen: "ja (p1)") and invoices of 10, 200, 5,000 and 10,000 fees: the median
+wall time per PDF (and the number of repetitions), PDFs per second on one
+core, the ratio to the Latin page, pages, bytes, and the process's peak
+resident memory so far. The first render of the process (fonts registered,
+locale data loaded) is shown separately.
+
+Targets (issue 13; figures, not a timed test): 1-page Latin <= 3 ms median,
+5,000 fees <= 300 ms and < 80 MB, Arabic and Japanese pages <= 1.5x Latin.
 """
 
 from __future__ import annotations
@@ -24,8 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# (fees, repetitions); 0 stands for the one-page sample_eur_invoice (5 fees).
-SIZES = ((0, 200), (10, 200), (200, 40), (5_000, 5), (10_000, 3))
+# (row label, sample, repetitions).
+SIZES = (
+    ("5 (p1)", lambda s: s.sample_eur_invoice(), 200),
+    ("ar (p1)", lambda s: s.sample_aed_invoice(), 200),
+    ("ja (p1)", lambda s: s.sample_jpy_invoice(), 200),
+    ("10", lambda s: s.sample_snapshot(10), 200),
+    ("200", lambda s: s.sample_snapshot(200), 40),
+    ("5000", lambda s: s.sample_snapshot(5_000), 5),
+    ("10000", lambda s: s.sample_snapshot(10_000), 3),
+)
 
 
 def peak_rss_mb() -> float:
@@ -72,18 +85,19 @@ def main() -> None:
         f"first render in this process (cold: fonts, locale data): {cold * 1000:.1f} ms; "
         f"the same invoice again: {second * 1000:.1f} ms"
     )
-    pdf_module.warm_up()
+    pdf_module.warm_up(("en", "ar", "ja"))
     print()
     header = (
         f"{'fees':>7} {'reps':>5} {'median ms':>10} {'min ms':>8} {'PDF/s':>8} "
-        f"{'pages':>6} {'bytes':>10} {'peak RSS MB':>12}"
+        f"{'x Latin':>8} {'pages':>6} {'bytes':>10} {'peak RSS MB':>12}"
     )
     print(header)
     print("-" * len(header))
-    for fees, reps in SIZES:
+    latin = None
+    for label, make, reps in SIZES:
         if args.quick:
             reps = max(1, reps // 10)
-        snapshot = samples.sample_snapshot(fees) if fees else samples.sample_eur_invoice()
+        snapshot = make(samples)
         timings = []
         pdf = b""
         for _ in range(reps):
@@ -91,10 +105,12 @@ def main() -> None:
             pdf = render_invoice_pdf(snapshot)
             timings.append(time.perf_counter() - start)
         median = statistics.median(timings)
+        latin = latin or median
         pages = len(re.findall(rb"/Type /Page\b(?!s)", pdf))
         print(
-            f"{fees or '5 (p1)':>7} {reps:>5} {median * 1000:>10.1f} {min(timings) * 1000:>8.1f} "
-            f"{1 / median:>8.1f} {pages:>6} {len(pdf):>10} {peak_rss_mb():>12.1f}"
+            f"{label:>7} {reps:>5} {median * 1000:>10.1f} {min(timings) * 1000:>8.1f} "
+            f"{1 / median:>8.1f} {median / latin:>8.2f} {pages:>6} {len(pdf):>10} "
+            f"{peak_rss_mb():>12.1f}"
         )
     print(
         "\npeak RSS is ru_maxrss: the whole process's peak up to that row "
