@@ -130,6 +130,19 @@ class AppliedTaxOut:
     fees_amount_cents: int
 
 
+# The invoice's amount columns that ``compute_totals`` gives, by name.
+INVOICE_AMOUNTS = (
+    "fees_amount_cents",
+    "coupons_amount_cents",
+    "sub_total_excluding_taxes_amount_cents",
+    "taxes_amount_cents",
+    "sub_total_including_taxes_amount_cents",
+    "credit_notes_amount_cents",
+    "prepaid_credit_amount_cents",
+    "total_amount_cents",
+)
+
+
 @dataclass(frozen=True)
 class Totals:
     fees: tuple[FeeOut, ...]
@@ -144,6 +157,28 @@ class Totals:
     credit_notes_amount_cents: int
     prepaid_credit_amount_cents: int
     total_amount_cents: int
+
+    def invoice_amounts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in INVOICE_AMOUNTS}
+
+    def credits_taken(self, credits: list[tuple[str, int]]) -> list[int]:
+        """What each credit, ``(kind, amount)`` in the order given to
+        ``compute_totals``, actually took after the caps; kinds are
+        "coupon", "credit_note" and "prepaid"."""
+        coupons = iter(self.coupons_applied)
+        left = {
+            "credit_note": self.credit_notes_amount_cents,
+            "prepaid": self.prepaid_credit_amount_cents,
+        }
+        taken = []
+        for kind, amount in credits:
+            if kind == "coupon":
+                taken.append(next(coupons))
+                continue
+            took = min(max(amount, 0), left[kind])
+            left[kind] -= took
+            taken.append(took)
+        return taken
 
 
 def _coupon_shares(amounts: list[int], coupons: list[int]) -> tuple[list[Decimal], list[int]]:

@@ -124,18 +124,12 @@ def build(
         for t in sorted(totals.applied_taxes, key=lambda t: t.tax.rate, reverse=True)
     )
     # What each credit took, after the caps.
-    taken = iter(totals.coupons_applied)
-    left = {"credit_note": totals.credit_notes_amount_cents,
-            "prepaid": totals.prepaid_credit_amount_cents}  # fmt: skip
-    kept = []
-    for credit in credits:
-        if credit.kind == "coupon":
-            amount = next(taken)
-        else:
-            amount = min(credit.amount_cents, left[credit.kind])
-            left[credit.kind] -= amount
-        if amount:
-            kept.append(dataclasses.replace(credit, amount_cents=amount))
+    taken = totals.credits_taken([(c.kind, c.amount_cents) for c in credits])
+    kept = [
+        dataclasses.replace(c, amount_cents=amount)
+        for c, amount in zip(credits, taken, strict=True)
+        if amount
+    ]
     paid = extra.pop("total_paid_amount_cents", 0)
     return InvoiceSnapshot(
         id=extra.pop("id", "5f0c6a2e-3b9d-4c1e-9a7b-2d8e4f6a1b3c"),  # type: ignore[arg-type]
@@ -153,14 +147,7 @@ def build(
         fees=fees,
         applied_taxes=applied,
         credits=tuple(kept),
-        fees_amount_cents=totals.fees_amount_cents,
-        coupons_amount_cents=totals.coupons_amount_cents,
-        sub_total_excluding_taxes_amount_cents=totals.sub_total_excluding_taxes_amount_cents,
-        taxes_amount_cents=totals.taxes_amount_cents,
-        sub_total_including_taxes_amount_cents=totals.sub_total_including_taxes_amount_cents,
-        credit_notes_amount_cents=totals.credit_notes_amount_cents,
-        prepaid_credit_amount_cents=totals.prepaid_credit_amount_cents,
-        total_amount_cents=totals.total_amount_cents,
+        **totals.invoice_amounts(),
         total_paid_amount_cents=paid,  # type: ignore[arg-type]
         total_due_amount_cents=max(totals.total_amount_cents - paid, 0),  # type: ignore[operator]
         **extra,  # type: ignore[arg-type]

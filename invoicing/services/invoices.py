@@ -194,14 +194,7 @@ def invoice_create(
         net_payment_term=term,
         purchase_order_number=purchase_order_number or "",
         metadata=_invoice_metadata([], metadata or []),
-        fees_amount_cents=totals.fees_amount_cents,
-        coupons_amount_cents=totals.coupons_amount_cents,
-        sub_total_excluding_taxes_amount_cents=totals.sub_total_excluding_taxes_amount_cents,
-        taxes_amount_cents=totals.taxes_amount_cents,
-        sub_total_including_taxes_amount_cents=totals.sub_total_including_taxes_amount_cents,
-        credit_notes_amount_cents=totals.credit_notes_amount_cents,
-        prepaid_credit_amount_cents=totals.prepaid_credit_amount_cents,
-        total_amount_cents=totals.total_amount_cents,
+        **totals.invoice_amounts(),
     )
 
     tax_by_code = {t.code: t for _, _, taxes, _, _ in resolved for t in taxes}
@@ -294,21 +287,8 @@ def _tax_copy(tax: Tax) -> dict[str, Any]:
 
 def _applied_credit_amounts(credits, totals) -> list[tuple[CreditInput, int]]:
     """What each credit actually took, after the caps of ``compute_totals``."""
-    coupons_taken = iter(totals.coupons_applied)
-    remaining = {
-        Credit.Kind.CREDIT_NOTE: totals.credit_notes_amount_cents,
-        Credit.Kind.PREPAID: totals.prepaid_credit_amount_cents,
-    }
-    applied = []
-    for credit in credits:
-        if credit.kind == Credit.Kind.COUPON:
-            amount = next(coupons_taken)
-        else:
-            amount = min(max(credit.amount_cents, 0), remaining[credit.kind])
-            remaining[credit.kind] -= amount
-        if amount:
-            applied.append((credit, amount))
-    return applied
+    taken = totals.credits_taken([(c.kind, c.amount_cents) for c in credits])
+    return [(c, amount) for c, amount in zip(credits, taken, strict=True) if amount]
 
 
 def _invoice_metadata(existing: list[dict], incoming: list[dict]) -> list[dict]:
