@@ -38,6 +38,8 @@ EVENTS = CollectorRegistry(auto_describe=True)
 REQUEST_SECONDS = Histogram(
     "http_request_duration_seconds",
     "Time from the request reaching Django to the response leaving it.",
+    # method: one of the standard seven or OTHER; route: the URL pattern;
+    # status: its class (2xx, 4xx...). Closed sets (see ops/middleware.py).
     ["method", "route", "status"],
     # Web tier measurements (PERF-NOTES.md): p99 of simple endpoints 12-33 ms;
     # PDF downloads and admin pages reach seconds.

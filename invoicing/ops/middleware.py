@@ -19,6 +19,10 @@ logger = logging.getLogger("invoicing.request")
 _QUIET_ROUTES = {"healthz", "readyz", "metrics"}
 # A caller's request id is echoed only if it looks like one (no log injection).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Metric labels take values from closed sets only: every distinct label value
+# is a series kept in every process for its lifetime, so a client choosing
+# them (a made-up method, a status) could grow memory without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # URL arguments that identify an invoice, in either face or the admin.
 _INVOICE_KWARGS = ("invoice_id", "lago_id", "invoice_lotus_id")
 
@@ -74,7 +78,9 @@ class RequestObservabilityMiddleware:
         response = self.get_response(request)
         elapsed = time.perf_counter() - started
         route = route_of(request)
-        REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(elapsed)
+        method = request.method if request.method in _METHODS else "OTHER"
+        status_class = f"{response.status_code // 100}xx"
+        REQUEST_SECONDS.labels(method, route, status_class).observe(elapsed)
         response.setdefault("X-Request-ID", request_id)
 
         match = getattr(request, "resolver_match", None)

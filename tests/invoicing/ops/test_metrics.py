@@ -104,9 +104,25 @@ def test_request_latency_is_labelled_by_route_not_by_path():
     text = scrape()
     route = "api/v1/invoices/<str:invoice_id>"
     assert sample(
-        text, "http_request_duration_seconds_count", method="GET", route=route, status="200"
+        text, "http_request_duration_seconds_count", method="GET", route=route, status="2xx"
     )
     assert str(invoice.pk) not in text
+
+
+@override_settings(METRICS_TOKEN=TOKEN)
+def test_clients_cannot_mint_label_values():
+    """Made-up methods and odd statuses fold into closed sets: 200 requests
+    with 200 distinct methods add no series beyond OTHER (issue 15: each
+    series lives in every process for its lifetime)."""
+    client = Client()
+    for i in range(200):
+        client.generic(f"X{i:03d}FOO", "/api/v1/taxes")
+    text = scrape()
+    methods = set(re.findall(r'http_request_duration_seconds_count\{[^}]*method="([^"]+)"', text))
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
+    assert "OTHER" in methods
+    statuses = set(re.findall(r'http_request_duration_seconds_count\{[^}]*status="([^"]+)"', text))
+    assert statuses and statuses <= {"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 
 @override_settings(METRICS_TOKEN=TOKEN)
