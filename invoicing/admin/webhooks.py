@@ -37,7 +37,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         # URL and show a `standard` secret once.
         return False
 
-    @admin.action(description="Re-enable the selected endpoints")
+    # State-changing actions need the change permission: view-only staff
+    # read, they do not send.
+    @admin.action(description="Re-enable the selected endpoints", permissions=["change"])
     def enable_endpoints(self, request, queryset):
         for endpoint in queryset:
             webhooks.webhook_endpoint_enable(endpoint=endpoint)
@@ -101,10 +103,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(request, "Not sent: " + "; ".join(refused), level=messages.WARNING)
 
-    @admin.action(description="Retry the selected failed deliveries now")
+    @admin.action(description="Retry the selected failed deliveries now", permissions=["change"])
     def retry_now(self, request, queryset):
         self._rearm(request, queryset, webhooks.webhook_delivery_retry_now, "queued again")
 
-    @admin.action(description="Re-send the selected succeeded deliveries (same id)")
+    @admin.action(
+        description="Re-send the selected succeeded deliveries (same id)", permissions=["change"]
+    )
     def resend(self, request, queryset):
         self._rearm(request, queryset, webhooks.webhook_delivery_resend, "queued for re-sending")

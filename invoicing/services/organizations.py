@@ -43,9 +43,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-@transaction.atomic
-def organization_create(*, name: str, **fields) -> tuple[Organization, IssuedApiKey]:
-    organization = Organization(name=name, **fields)
+def _full_clean(organization: Organization) -> None:
     try:
         # The model's own rules (e-mail, country, number prefix), since no
         # form stands between operators' commands and this row.
@@ -55,5 +53,34 @@ def organization_create(*, name: str, **fields) -> tuple[Organization, IssuedApi
             {field: [e.code or "value_is_invalid" for e in errors]
              for field, errors in exc.error_dict.items()}
         ) from exc  # fmt: skip
+
+
+@transaction.atomic
+def organization_create(*, name: str, **fields) -> tuple[Organization, IssuedApiKey]:
+    organization = Organization(name=name, **fields)
+    _full_clean(organization)
     organization.save()
     return organization, api_key_issue(organization=organization, name="default")
+
+
+# What an operator may change on an organization. The numbering scheme and
+# prefix are fixed at creation (changing them mid-year would restart or fork
+# the sequence of issued numbers); the HMAC key and the running count belong
+# to their services.
+ORGANIZATION_EDITABLE = (
+    "name", "legal_name", "legal_number", "tax_identification_number", "address_line1",
+    "address_line2", "city", "state", "zipcode", "country", "email", "phone", "logo",
+    "invoice_footer", "document_locale", "timezone", "net_payment_term", "pdf_paper_size",
+)  # fmt: skip
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, data: dict) -> Organization:
+    unknown = set(data) - set(ORGANIZATION_EDITABLE)
+    if unknown:
+        raise ValidationFailed({field: ["value_is_read_only"] for field in sorted(unknown)})
+    for field, value in data.items():
+        setattr(organization, field, value)
+    _full_clean(organization)
+    organization.save()
+    return organization

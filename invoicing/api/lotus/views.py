@@ -90,9 +90,11 @@ def _load_invoices(invoices: list[Invoice], organization: Organization) -> list[
 def _load_customers(customers: list[Customer], organization: Organization) -> dict:
     """Each customer's finalized invoices (``lotus_invoices``) with their
     periods, in one query, and the URLs of their PDFs; returns the context."""
-    invoices = Invoice.objects.filter(status=Invoice.Status.FINALIZED).annotate(
-        period_from=Min("fees__from_datetime"), period_to=Max("fees__to_datetime")
-    )
+    # The organization too, not only the customer: a row moved between
+    # organizations at the database level must not carry its invoices along.
+    invoices = Invoice.objects.filter(
+        organization=organization, status=Invoice.Status.FINALIZED
+    ).annotate(period_from=Min("fees__from_datetime"), period_to=Max("fees__to_datetime"))
     prefetch_related_objects(
         customers,
         Prefetch(
