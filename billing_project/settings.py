@@ -16,14 +16,32 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
+# Values that are known to everybody: .env.example's placeholder and the dev key.
+_PUBLIC_SECRETS = {
+    "change-me-to-a-long-random-string",
+    "dev-insecure-secret-key-do-not-use-in-production",
+}
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (see .env.example)")
     # Only for local development: signed URLs made with it are worthless elsewhere.
     SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+elif not DEBUG and SECRET_KEY in _PUBLIC_SECRETS:
+    # It signs every download link and session: a published value forges them.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the published placeholder; set a long random value "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
 
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The JWT issuer of webhooks, the base of every file_url and the trusted CSRF
+# origin: a wrong default would send customers links to 127.0.0.1.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+if not PUBLIC_BASE_URL:
+    raise ImproperlyConfigured(
+        "PUBLIC_BASE_URL is required when DEBUG is off: the service's public https:// address"
+    )
+_HTTPS = PUBLIC_BASE_URL.startswith("https://")
 PORT = env_int("PORT", 8000)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or [
     urlsplit(PUBLIC_BASE_URL).hostname or "localhost",
@@ -31,6 +49,19 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or [
     "127.0.0.1",
 ]
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
+
+# HTTPS behind a proxy (README, "Production"): the proxy says the scheme in
+# X-Forwarded-Proto; cookies, redirects and HSTS follow a https:// public URL.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _HTTPS)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+# Probes and Prometheus reach the processes directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -341,6 +372,8 @@ OPS_PING_TIMEOUT_SECONDS = env_float("OPS_PING_TIMEOUT_SECONDS", 0.5)
 # user:password for Flower; `python -m invoicing.ops.flower` refuses to start
 # without it when DEBUG is off.
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")
+# Flower can revoke tasks and stop workers: local by default.
+FLOWER_ADDRESS = env_str("FLOWER_ADDRESS", "127.0.0.1")
 # First-page PNG previews of stored PDFs for the admin, by checksum (a cache:
 # safe to delete).
 ADMIN_PREVIEW_DIR = VAR_DIR / "cache" / "previews"

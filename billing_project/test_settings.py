@@ -6,6 +6,7 @@ import os
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 # A Redis database of its own, so tests never share queues with a dev broker.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")

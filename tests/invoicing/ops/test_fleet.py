@@ -108,6 +108,20 @@ def test_flower_from_the_procfile_lists_the_worker_behind_basic_auth(worker):
         assert httpx.get(f"{base}/api/workers", timeout=5).status_code == 401
         assert httpx.get(f"{base}/api/workers", auth=("u", "wrong"), timeout=5).status_code == 401
         assert httpx.get(f"{base}/", timeout=5).status_code == 401
+        # It listens on the loopback only (FLOWER_ADDRESS), not on every interface.
+        import psutil
+
+        listening = {
+            c.laddr.ip
+            for p in [psutil.Process(flower.pid), *psutil.Process(flower.pid).children(True)]
+            for c in p.net_connections("inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
+        assert listening == {"127.0.0.1"}
+        # Flower leaves these two open by itself; here they need the credentials.
+        for page in ("/metrics", "/healthcheck"):
+            assert httpx.get(f"{base}{page}", timeout=5).status_code == 401
+            assert httpx.get(f"{base}{page}", auth=("u", "p"), timeout=5).status_code == 200
     finally:
         os.killpg(flower.pid, signal.SIGTERM)
         try:
@@ -117,9 +131,11 @@ def test_flower_from_the_procfile_lists_the_worker_behind_basic_auth(worker):
             flower.wait(timeout=10)
 
 
-@pytest.mark.parametrize("value", ["", "only-a-user", "user:"])
-def test_flower_refuses_to_start_without_usable_basic_auth(value):
-    flower = _start_flower(free_port(), FLOWER_BASIC_AUTH=value)
+@pytest.mark.parametrize(
+    ("value", "debug"), [("", "0"), ("", "1"), ("only-a-user", "0"), ("user:", "0")]
+)
+def test_flower_refuses_to_start_without_usable_basic_auth(value, debug):
+    flower = _start_flower(free_port(), FLOWER_BASIC_AUTH=value, DEBUG=debug)
     try:
         output, _ = flower.communicate(timeout=30)
     finally:
@@ -133,6 +149,8 @@ def test_the_ops_page_lists_the_worker_that_answered_with_its_queues(worker):
     from django.contrib.auth import get_user_model
 
     client = Client()
-    client.force_login(get_user_model().objects.create_user("ops", None, None, is_staff=True))
+    client.force_login(
+        get_user_model().objects.create_user("ops", None, None, is_staff=True, is_superuser=True)
+    )
     page = client.get("/admin/ops/").content.decode()
     assert "fleet@" in page and "pdf, webhooks" in page

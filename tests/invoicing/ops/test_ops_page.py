@@ -20,7 +20,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff_client(db):
+    from django.contrib.auth.models import Permission
+
+    # Staff who may view invoices and deliveries (admin/ops.py OPS_PERMISSIONS).
     user = get_user_model().objects.create_user("ops", None, None, is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_invoice", "view_webhookdelivery"])
+    )
     client = Client()
     client.force_login(user)
     return client
