@@ -23,6 +23,8 @@ class PdfJob(models.Model):
         RENDERING = "rendering"
         READY = "ready"
         FAILED = "failed"
+        # Replaced by a newer version before it was rendered: never will be.
+        SUPERSEDED = "superseded"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")

@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from invoicing.dispatch import RENDER_BATCH_SIZE, RENDER_PDF_TASK, render_on_commit, send
+from invoicing.errors import NotAllowed
 from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
 from invoicing.pdf.errors import SnapshotInconsistent
@@ -36,6 +37,13 @@ RETRY_BACKOFF_S = (5, 30, 120, 600)
 RENDERABLE = (Invoice.Status.FINALIZED, Invoice.Status.VOIDED)
 
 
+def _check_renderable(invoice: Invoice) -> None:
+    """Only finalized and voided invoices have PDFs (a draft's would carry a
+    number it does not have yet); every caller gets the rule from here."""
+    if invoice.status not in RENDERABLE:
+        raise NotAllowed(f"a {invoice.status} invoice has no PDF", code="invoice_not_renderable")
+
+
 def _current_job(invoice_id) -> PdfJob | None:
     return PdfJob.objects.filter(invoice_id=invoice_id, is_current=True).first()
 
@@ -48,6 +56,7 @@ def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
     the row that won. Only the request that created the job enqueues it; a
     lost message is re-sent by the sweep.
     """
+    _check_renderable(invoice)
     job = _current_job(invoice.id)
     if job is not None:
         return job
@@ -68,11 +77,21 @@ def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
 @transaction.atomic
 def invoice_pdf_regenerate(*, invoice: Invoice) -> PdfJob:
     """Retire the current version (its URLs stop working) and start a new one."""
-    Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+    locked = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+    _check_renderable(locked)
     old = _current_job(invoice.id)
     version = (old.version + 1) if old else 1
     if old:
         PdfJob.objects.filter(pk=old.pk).update(is_current=False)
+        # A version not rendered yet never will be: it says so rather than
+        # waiting as pending for ever (a worker rendering it now finds it
+        # no longer current and leaves it).
+        PdfJob.objects.filter(pk=old.pk).exclude(state=PdfJob.State.READY).update(
+            state=PdfJob.State.SUPERSEDED,
+            last_error=f"superseded by version {version} before it was rendered",
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
     job = PdfJob.objects.create(
         invoice_id=invoice.id,
         organization_id=invoice.organization_id,
@@ -193,7 +212,15 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
     invoices = _load_for_snapshot([job.invoice_id for job in jobs])
 
     rendered: list[_Rendered] = []
-    for job in jobs:
+    # The claim leased every job of the batch for one lease; a long batch
+    # renews it for the jobs still to render, so no sweep hands them to
+    # another worker while this one is busy with the batch's head.
+    lease_s = settings.PDF_RENDER_LEASE_SECONDS
+    renewed = time.monotonic()
+    for index, job in enumerate(jobs):
+        if time.monotonic() - renewed > lease_s / 3:
+            _renew_leases(jobs[index:], lease_s)
+            renewed = time.monotonic()
         try:
             invoice = invoices[job.invoice_id]
             job.invoice = invoice
@@ -263,6 +290,16 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
         )  # fmt: skip
         results[job_id] = RunResult(job_id, "ready")
     return list(results.values())
+
+
+def _renew_leases(jobs: list[PdfJob], lease_s: float) -> None:
+    """Extend the lease of ``jobs`` this worker still holds (same attempt)."""
+    held = Q()
+    for job in jobs:
+        held |= Q(pk=job.pk, attempts=job.attempts)
+    PdfJob.objects.filter(held, state=PdfJob.State.RENDERING).update(
+        lease_expires_at=timezone.now() + dt.timedelta(seconds=lease_s)
+    )
 
 
 def _fail_attempt(job: PdfJob, attempt: int, error: str, final: bool = False) -> RunResult:

@@ -7,6 +7,7 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
+from invoicing import pdf as pdf_package
 from invoicing.models import Invoice, PdfJob
 from invoicing.services import pdf
 from invoicing.services.invoices import FeeInput
@@ -106,3 +107,67 @@ def test_a_snapshot_that_does_not_add_up_fails_its_job_at_once(organization):
     assert result.outcome == "failed"
     assert (job.state, job.attempts) == (PdfJob.State.FAILED, 1)
     assert job.last_error.startswith("SnapshotInconsistent: total_amount_cents is 1")
+
+
+# ------------------------------------------------- stuck states (issue 15)
+
+
+def test_a_draft_has_no_pdf_job(organization):
+    from invoicing.errors import NotAllowed
+
+    draft = make_invoice(organization, status=Invoice.Status.DRAFT)
+    with pytest.raises(NotAllowed):
+        pdf.invoice_pdf_request(invoice=draft)
+    with pytest.raises(NotAllowed):
+        pdf.invoice_pdf_regenerate(invoice=draft)
+    assert not PdfJob.objects.filter(invoice=draft).exists()
+
+
+def test_a_version_replaced_before_rendering_says_so(organization):
+    invoice = make_invoice(organization)
+    first = invoice.pdf_jobs.get()
+    assert first.state == PdfJob.State.PENDING
+    second = pdf.invoice_pdf_regenerate(invoice=invoice)
+    first.refresh_from_db()
+    assert (first.state, first.is_current) == (PdfJob.State.SUPERSEDED, False)
+    assert "superseded by version 2" in first.last_error
+    # Its message, if it still arrives, renders nothing; the new one renders.
+    assert pdf.pdf_job_run(job_id=str(first.pk)).outcome == "skipped"
+    assert pdf.pdf_job_run(job_id=str(second.pk)).outcome == "ready"
+
+
+def test_a_ready_version_stays_ready_when_replaced(organization):
+    invoice = make_invoice(organization)
+    first = invoice.pdf_jobs.get()
+    pdf.pdf_job_run(job_id=str(first.pk))
+    pdf.invoice_pdf_regenerate(invoice=invoice)
+    first.refresh_from_db()
+    assert (first.state, first.is_current) == (PdfJob.State.READY, False)
+
+
+def test_a_long_batch_renews_the_lease_of_its_tail(organization, monkeypatch, settings):
+    """One task renders up to 20 jobs under the lease taken at claim; before
+    each job, a batch older than a third of the lease renews it for the jobs
+    still to render, so the sweep never hands them to another worker."""
+    settings.PDF_RENDER_LEASE_SECONDS = 30
+    invoices = [make_invoice(organization) for _ in range(3)]
+    jobs = [i.pdf_jobs.get() for i in invoices]
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(pdf.time, "monotonic", lambda: clock["now"])
+    leases = []
+    original = pdf_package.render_invoice_pdf
+
+    def slow_render(snapshot):
+        # Each render "takes" 11 s of the clock the service reads: more than
+        # a third of the 30 s lease.
+        clock["now"] += 11
+        rows = PdfJob.objects.filter(pk__in=[j.pk for j in jobs])
+        leases.append({str(j.pk): j.lease_expires_at for j in rows})
+        return original(snapshot)
+
+    monkeypatch.setattr(pdf_package, "render_invoice_pdf", slow_render)
+    results = pdf.pdf_jobs_run(job_ids=[str(j.pk) for j in jobs])
+    assert [r.outcome for r in results] == ["ready"] * 3
+    # The third job's lease was moved forward while the batch ran.
+    third = str(jobs[2].pk)
+    assert leases[2][third] > leases[0][third]
