@@ -43,6 +43,9 @@ class PdfJob(models.Model):
     # A rendering job whose lease ran out belongs to a worker that died.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a download of the failed job re-armed it: once only, so a job that
+    # fails for good does not render again at every request.
+    rearmed_at = models.DateTimeField(null=True, blank=True)
     storage_key = models.CharField(max_length=512, blank=True)
     checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the PDF")
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)

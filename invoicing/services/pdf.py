@@ -49,7 +49,10 @@ def _current_job(invoice_id) -> PdfJob | None:
 
 
 def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
-    """The invoice's current PDF job, created if there is none.
+    """The invoice's current PDF job, created if there is none, and re-armed
+    for a fresh series of attempts if it failed and no request re-armed it
+    before (both faces' downloads: a failure that went away, a deploy that
+    fixed a bug, gets its PDF; one that stays does not loop).
 
     However many requests arrive at once, one job exists: the insert skips on
     the partial unique constraint ``pdf_job_one_current`` and everybody reads
@@ -59,6 +62,8 @@ def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
     _check_renderable(invoice)
     job = _current_job(invoice.id)
     if job is not None:
+        if job.state == PdfJob.State.FAILED and job.rearmed_at is None:
+            return _rearm_once(job)
         return job
     with transaction.atomic():
         created = PdfJob.objects.bulk_create(
@@ -99,6 +104,23 @@ def invoice_pdf_regenerate(*, invoice: Invoice) -> PdfJob:
         enqueued_at=timezone.now(),
     )
     render_on_commit(str(job.id))
+    return job
+
+
+def _rearm_once(job: PdfJob) -> PdfJob:
+    updated = PdfJob.objects.filter(
+        pk=job.pk, state=PdfJob.State.FAILED, is_current=True, rearmed_at__isnull=True
+    ).update(
+        state=PdfJob.State.PENDING,
+        attempts=0,
+        available_at=None,
+        enqueued_at=timezone.now(),
+        rearmed_at=timezone.now(),
+    )
+    if updated:
+        logger.info("PDF job %s re-armed by a download after failing", job.pk)
+        render_on_commit(str(job.pk))
+    job.refresh_from_db()
     return job
 
 

@@ -34,10 +34,14 @@ SERVER_ERROR_CODE = "error"
 
 
 class PdfGenerationFailed(exceptions.APIException):
-    """The invoice's PDF job ran out of attempts; an operator has to retry it."""
+    """The invoice's PDF job ran out of attempts, and the one re-arming a
+    download gives it failed too; an operator has to retry it (the ops page
+    and the admin list it). A 503, not a 500: nothing broke in this request."""
 
-    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
-    default_detail = "The PDF of this invoice could not be generated."
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        "The PDF of this invoice could not be generated; the operators can see why and retry it."
+    )
     default_code = "pdf_generation_failed"
 
 

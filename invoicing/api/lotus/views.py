@@ -249,7 +249,6 @@ class InvoicePdfUrlApi(LotusApi):
             },
             400,
             404,
-            500,
         ),
         summary="Get the invoice's PDF URL, waiting a bounded time for its rendering",
     )

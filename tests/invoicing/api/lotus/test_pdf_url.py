@@ -271,17 +271,32 @@ def test_retry_after_follows_a_job_backing_off_after_a_failure(seller, settings)
     assert 29 <= int(response["Retry-After"]) <= 30
 
 
-def test_a_job_out_of_attempts_is_a_lotus_server_error(seller):
+def test_a_failed_job_is_rearmed_once_then_a_lotus_503(seller, settings):
+    """A failed job gets one fresh series of attempts from a download (a
+    failure that went away, or a fixed bug, then gets its PDF); failed again,
+    it is a 503 in Lotus's format, never a 500 (issue 15)."""
+    settings.LOTUS_PDF_WAIT_SECONDS = 0
     organization, client = seller
     invoice = make_invoice(organization)
     PdfJob.objects.filter(invoice=invoice).update(state=PdfJob.State.FAILED, attempts=5)
     response = _pdf_url(client, invoice.lotus_id)
-    assert response.status_code == 500
+    assert response.status_code == 200 and response.json()["url"] is None
+    assert "Retry-After" in response
+    job = PdfJob.objects.get(invoice=invoice)
+    assert (job.state, job.attempts) == (PdfJob.State.PENDING, 0) and job.rearmed_at
+
+    PdfJob.objects.filter(pk=job.pk).update(state=PdfJob.State.FAILED, attempts=5)
+    response = _pdf_url(client, invoice.lotus_id)
+    assert response.status_code == 503
     assert response.json() == {
         "type": f"{DOCS}#server-error",
-        "detail": "The PDF of this invoice could not be generated.",
+        "detail": (
+            "The PDF of this invoice could not be generated; the operators can see why and "
+            "retry it."
+        ),
         "title": "pdf_generation_failed",
     }
+    assert PdfJob.objects.get(pk=job.pk).state == PdfJob.State.FAILED
 
 
 def test_money_follows_the_currency_exponent(db):
