@@ -6,7 +6,6 @@ worker process, not the PDFs or the other endpoints."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 from celery import current_app
@@ -20,8 +19,6 @@ from tests.pdftext import wait_for
 from tests.processes import Worker, flush_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-DEADLINE = 3.0
 
 
 def _endpoint(organization, url: str) -> WebhookEndpoint:
@@ -80,43 +77,41 @@ def test_retries_come_back_through_the_broker_with_one_id():
 
 
 def test_a_hanging_endpoint_delays_neither_other_endpoints_nor_pdfs():
+    """Shown by events, not by a stopwatch: the other endpoint's deliveries and
+    the PDFs all finish while the slow endpoint's first attempt is still
+    hanging (its receiver lets go only when the test says so)."""
     flush_broker()
     organization, _ = make_organization()
     fast = Receiver(Reply(200))
     slow = RawServer(hang)
     try:
-        # The Procfile's worker today: one worker, both queues, two processes.
-        with Worker("hooks-slow", concurrency=2, WEBHOOK_TIMEOUT_SECONDS=DEADLINE):
+        # The Procfile's worker today: one worker, both queues, two processes;
+        # an attempt deadline far longer than the test needs.
+        with Worker("hooks-slow", concurrency=2, WEBHOOK_TIMEOUT_SECONDS=120):
             slow_ep = _endpoint(organization, slow.url)
             fast_ep = _endpoint(organization, fast.url)
-            started = timezone.now()
             invoices = [make_invoice(organization) for _ in range(3)]
             fast_deliveries = WebhookDelivery.objects.filter(endpoint=fast_ep)
-            wait_for(lambda: fast_deliveries.filter(status="succeeded").count() == 3, timeout=15)
+            wait_for(lambda: fast_deliveries.filter(status="succeeded").count() == 3, timeout=60)
             jobs = PdfJob.objects.filter(invoice__in=invoices, state="ready")
-            wait_for(lambda: jobs.count() == 3, timeout=15, interval=0.05)
-            everything_else_done = time.monotonic()
+            wait_for(lambda: jobs.count() == 3, timeout=60, interval=0.05)
 
-            # Three deliveries hang on the slow endpoint, yet it holds one process at most.
+            # All that while, the slow endpoint's first attempt hung: one
+            # delivery in flight with no attempt recorded yet, two waiting
+            # their turn (one attempt per endpoint at a time).
             slow_deliveries = WebhookDelivery.objects.filter(endpoint=slow_ep)
+            assert slow.connections == 1
             assert slow_deliveries.filter(status="sending").count() == 1
             assert slow_deliveries.filter(status="pending", attempt_count=0).count() == 2
+            assert not slow_deliveries.filter(attempts__isnull=False).exists()
+
+            slow.close()  # the receiver lets go: the attempt ends, as a failure
             first_slow = wait_for(
-                lambda: slow_deliveries.filter(attempts__isnull=False).first(), timeout=15
+                lambda: slow_deliveries.filter(attempts__isnull=False).first(), timeout=60
             )
-            first_slow_done = time.monotonic()
     finally:
         fast.close()
         slow.close()
 
-    slow_attempt = first_slow.attempts.get()
-    assert slow_attempt.outcome == "timeout"
-    assert DEADLINE * 1000 - 100 <= slow_attempt.duration_ms <= (DEADLINE + 1) * 1000
-    # Everything else was done while the first slow attempt still hung.
-    assert first_slow_done - everything_else_done > 0.5
-    latest_fast = max(_finished_at(d) for d in fast_deliveries)
-    latest_pdf = max(job.finished_at for job in jobs)
-    assert latest_fast < _finished_at(first_slow) - dt.timedelta(seconds=1)
-    assert latest_pdf < _finished_at(first_slow) - dt.timedelta(seconds=1)
-    assert latest_fast - started < dt.timedelta(seconds=DEADLINE - 1)
+    assert first_slow.attempts.get().outcome != "success"
     assert len(fast.requests) == 3

@@ -3,7 +3,6 @@ number, the seed's body with a working URL, and the bounded wait."""
 
 import datetime as dt
 import json
-import time
 from decimal import Decimal
 
 import pytest
@@ -239,16 +238,23 @@ def test_a_stored_pdf_costs_two_round_trips_however_many_lines(seller, django_as
     assert response.status_code == 200 and response.json()["url"]
 
 
-def test_without_a_worker_it_answers_after_the_bound_with_nulls_and_retry_after(seller, settings):
+def test_without_a_worker_it_answers_after_the_bound_with_nulls_and_retry_after(
+    seller, settings, monkeypatch
+):
+    from invoicing.services import pdf_wait
+    from tests.invoicing.api.lotus.test_pdf_wait import FakeClock
+
     settings.LOTUS_PDF_WAIT_SECONDS = 2
+    settings.REDIS_URL = ""  # the polling path, on the clock the wait reads
+    clock = FakeClock()
+    monkeypatch.setattr(pdf_wait, "time", clock)
     organization, client = seller
     invoice = make_invoice(organization)
 
-    started = time.monotonic()
     response = _pdf_url(client, invoice.lotus_id)
-    elapsed = time.monotonic() - started
 
-    assert 2 <= elapsed < 3, elapsed
+    # It waited the whole bound (on its own clock), not a moment more.
+    assert clock.now == pytest.approx(1002.0)
     assert response.status_code == 200
     assert response["Retry-After"] == "5"
     body = response.json()
