@@ -27,11 +27,6 @@ def _endpoint(organization, url: str) -> WebhookEndpoint:
     )
 
 
-def _finished_at(delivery: WebhookDelivery) -> dt.datetime:
-    last = delivery.attempts.order_by("-attempt_number").first()
-    return last.started_at + dt.timedelta(milliseconds=last.duration_ms)
-
-
 def test_retries_come_back_through_the_broker_with_one_id():
     flush_broker()
     organization, _ = make_organization()
