@@ -38,7 +38,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -70,8 +70,12 @@ MAX_RESPONSE_BYTES = 20_480
 # sits in the broker, where a restart or a visibility timeout would lose or duplicate it.
 COUNTDOWN_NUDGE_MAX_S = 30
 SWEEP_BATCH = 500
-# Internal outcome of an attempt that could not be built (our fault, not the receiver's).
+# Internal outcomes of an attempt that could not be built (our side, not the receiver's):
+# a bug fails the delivery (retrying the same code gives the same error); a database
+# that did not answer is retried on the schedule, like a receiver that did not.
 OUTCOME_INTERNAL_ERROR = "internal_error"
+OUTCOME_INTERNAL_TRANSIENT = "internal_transient"
+_INTERNAL = (OUTCOME_INTERNAL_ERROR, OUTCOME_INTERNAL_TRANSIENT)
 ENDPOINT_DISABLED_ERROR = "endpoint disabled"
 GONE_REASON = "410 Gone"
 
@@ -260,9 +264,11 @@ def webhook_delivery_attempt(*, delivery_id: str | UUID) -> AttemptReport:
         body = webhook_body(delivery.event)
         headers = webhook_headers(delivery, body, now=now)
     except Exception as exc:
-        # A bug or a broken configuration, not the receiver's doing: nothing was sent.
+        # Not the receiver's doing, and nothing was sent.
         logger.exception("webhook delivery %s: attempt %s not built", delivery.pk, attempt_number)
-        failure = Attempt(OUTCOME_INTERNAL_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
+        transient = isinstance(exc, (OperationalError, InterfaceError))
+        outcome = OUTCOME_INTERNAL_TRANSIENT if transient else OUTCOME_INTERNAL_ERROR
+        failure = Attempt(outcome, error=f"{type(exc).__name__}: {exc}"[:500])
         return _record(delivery, attempt_number, started_at=now, attempt=failure)
     result = sender.post(
         delivery.endpoint.webhook_url,
@@ -383,7 +389,7 @@ def _write_attempt(
         last_error="" if state == Status.SUCCEEDED else attempt.description,
         updated_at=now,
     )
-    if attempt.outcome != OUTCOME_INTERNAL_ERROR:
+    if attempt.outcome not in _INTERNAL:
         _endpoint_health(delivery.endpoint, attempt.outcome, now)
     return bool(moved)
 

@@ -411,3 +411,30 @@ def test_an_attempt_that_cannot_be_built_fails_without_sending(
     assert delivery.last_error == "RuntimeError: no key"
     assert delivery.attempts.get().outcome == "internal_error"
     assert receiver.requests == []
+
+
+def test_a_database_hiccup_while_building_an_attempt_is_retried(
+    organization, receiver_factory, monkeypatch
+):
+    """Issue 15: a read that timed out while the body was built failed the
+    delivery for good; it is transient, so the schedule retries it, and the
+    next attempt goes out."""
+    from django.db import OperationalError
+
+    receiver = receiver_factory()
+    delivery = created_delivery(organization, endpoint(organization, receiver.url))
+    real_body = webhooks.webhook_body
+
+    def timing_out(event):
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(webhooks, "webhook_body", timing_out)
+    assert attempt(delivery).result == "retry"
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and delivery.next_attempt_at is not None
+    assert delivery.attempts.get().outcome == "internal_transient"
+    assert receiver.requests == []
+    monkeypatch.setattr(webhooks, "webhook_body", real_body)
+    make_due(delivery)
+    assert attempt(delivery).result == "succeeded"
+    assert len(receiver.requests) == 1
