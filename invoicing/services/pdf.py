@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -264,7 +264,9 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             continue
         except Exception as exc:
             logger.exception("PDF job %s attempt %s failed", job.pk, job.attempts)
-            results[str(job.pk)] = _fail_attempt(job, job.attempts, f"{type(exc).__name__}: {exc}")
+            results[str(job.pk)] = _fail_attempt(
+                job, job.attempts, f"{type(exc).__name__}: {exc}", final=not _transient(exc)
+            )
             continue
         rendered.append(
             _Rendered(job, invoice, key, checksum, len(pdf), page_count(pdf), render_ms)
@@ -312,6 +314,21 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
         )  # fmt: skip
         results[job_id] = RunResult(job_id, "ready")
     return list(results.values())
+
+
+# Libraries whose errors are the network's or the object store's, not ours.
+_TRANSIENT_MODULES = ("botocore", "boto3", "urllib3", "requests", "redis", "kombu")
+
+
+def _transient(exc: Exception) -> bool:
+    """A failure the next attempt may not meet (storage, network, database),
+    as opposed to a bug in building or rendering the snapshot, which the same
+    code meets again: retrying that five times only delays the failure the
+    ops page shows (a download re-arms it once; operators retry it after a
+    fix)."""
+    if isinstance(exc, (OSError, DatabaseError, TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in _TRANSIENT_MODULES
 
 
 def _renew_leases(jobs: list[PdfJob], lease_s: float) -> None:

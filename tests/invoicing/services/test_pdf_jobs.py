@@ -55,7 +55,7 @@ def test_a_run_stores_the_pdf_and_records_invoice_generated(invoice):
 def test_a_job_that_keeps_failing_ends_failed_after_bounded_attempts(invoice, settings):
     settings.PDF_MAX_ATTEMPTS = 3
     job = invoice.pdf_jobs.get()
-    with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=ValueError("bad font")):
+    with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=OSError("bad disk")):
         outcomes = []
         for _ in range(6):
             outcomes.append(pdf.pdf_job_run(job_id=str(job.pk)).outcome)
@@ -63,10 +63,20 @@ def test_a_job_that_keeps_failing_ends_failed_after_bounded_attempts(invoice, se
     assert outcomes == ["retry", "retry", "failed", "skipped", "skipped", "skipped"]
     job.refresh_from_db()
     assert job.state == "failed" and job.attempts == 3
-    assert "ValueError: bad font" in job.last_error
+    assert "OSError: bad disk" in job.last_error
     assert not WebhookEvent.objects.filter(event_type="invoice.generated").exists()
     # Operators can re-arm it.
     assert pdf.pdf_job_retry(job=job).state == "pending"
+
+
+def test_a_rendering_bug_fails_at_once(invoice):
+    """The same code meets the same bug again: no five retries first."""
+    job = invoice.pdf_jobs.get()
+    with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=ValueError("bad font")):
+        assert pdf.pdf_job_run(job_id=str(job.pk)).outcome == "failed"
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("failed", 1)
+    assert "ValueError: bad font" in job.last_error
 
 
 def test_backoff_keeps_a_retried_job_from_running_early(invoice):
@@ -294,4 +304,4 @@ def test_one_failing_job_does_not_fail_its_batch(organization):
     ids = [str(PdfJob.objects.get(invoice=i).pk) for i in (good, bad)]
     with mock.patch("invoicing.services.pdf.invoice_snapshot", side_effect=snapshot):
         outcomes = {r.job_id: r.outcome for r in pdf.pdf_jobs_run(job_ids=ids)}
-    assert outcomes == {ids[0]: "ready", ids[1]: "retry"}
+    assert outcomes == {ids[0]: "ready", ids[1]: "failed"}
