@@ -365,6 +365,9 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 # Each /readyz dependency check gets this long (load balancers time out at 2-5 s).
 READYZ_TIMEOUT_SECONDS = env_float("READYZ_TIMEOUT_SECONDS", 1.5)
+# How long a /readyz answer is reused (it is unauthenticated and opens a
+# connection to each dependency).
+READYZ_CACHE_SECONDS = env_float("READYZ_CACHE_SECONDS", 1.0)
 # The operations page and /metrics read the broker with this timeout, and wait
 # this long for workers to answer a ping: bounded, so the page stays fast.
 OPS_BROKER_TIMEOUT_SECONDS = env_float("OPS_BROKER_TIMEOUT_SECONDS", 0.5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -145,10 +146,34 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+# /readyz is served without authentication and opens a connection to each
+# dependency: one run at a time per process, and its answer reused for
+# READYZ_CACHE_SECONDS, so hammering it costs the database nothing more than
+# one connection per process per second.
+_readiness_lock = threading.Lock()
+_last_readiness: tuple[float, dict[str, CheckResult]] | None = None
+
+
+def cached_readiness() -> dict[str, CheckResult]:
+    global _last_readiness
+    ttl = settings.READYZ_CACHE_SECONDS
+    last = _last_readiness
+    if last is not None and time.monotonic() - last[0] < ttl:
+        return last[1]
+    if not _readiness_lock.acquire(blocking=last is None):
+        return last[1]  # a run is under way: its predecessor's answer meanwhile
+    try:
+        results = readiness()
+        _last_readiness = (time.monotonic(), results)
+        return results
+    finally:
+        _readiness_lock.release()
+
+
 @never_cache
 @require_safe
 def readyz(request):
-    results = readiness()
+    results = cached_readiness()
     ok = all(r.ok for r in results.values())
     return JsonResponse(
         {"status": "ok" if ok else "down", "checks": {k: v.as_dict() for k, v in results.items()}},

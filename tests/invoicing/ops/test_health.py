@@ -21,6 +21,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_readiness(settings, monkeypatch):
+    # Each test sees its own dependencies' state, not a cached answer.
+    settings.READYZ_CACHE_SECONDS = 0
+    monkeypatch.setattr(health, "_last_readiness", None)
+
+
 def _ready(client=None):
     response = (client or Client()).get("/readyz")
     return response.status_code, response.json()
@@ -134,3 +141,16 @@ def test_a_real_redis_going_down_is_reported(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait(timeout=10)
+
+
+def test_readyz_runs_its_checks_at_most_once_per_cache_period(settings, monkeypatch):
+    """Unauthenticated and opening a connection per dependency: 50 calls in a
+    row cost one run of the checks (issue 15)."""
+    settings.READYZ_CACHE_SECONDS = 60
+    runs = []
+    monkeypatch.setitem(health.CHECKS, "database", lambda t: runs.append(t))
+    client = Client()
+    for _ in range(50):
+        status, body = _ready(client)
+        assert status == 200 and body["checks"]["database"]["status"] == "ok"
+    assert len(runs) == 1
