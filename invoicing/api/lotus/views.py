@@ -6,7 +6,17 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.db.models import Max, Min, Prefetch, Q, prefetch_related_objects
+from django.db.models import (
+    Count,
+    F,
+    Max,
+    Min,
+    Prefetch,
+    Q,
+    Window,
+    prefetch_related_objects,
+)
+from django.db.models.functions import RowNumber
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -17,7 +27,7 @@ from invoicing.api.lotus import serializers as s
 from invoicing.api.lotus.errors import PdfGenerationFailed, exception_handler
 from invoicing.api.lotus.lookups import VISIBLE_STATUSES, invoice_find
 from invoicing.api.lotus.pagination import PAGE_PARAMETERS, LinkHeaderCursorPagination
-from invoicing.models import Customer, Invoice, Organization, PdfJob
+from invoicing.models import Customer, Fee, Invoice, Organization, PdfJob
 from invoicing.services import catalog
 from invoicing.services.files import pdf_download_url
 from invoicing.services.pdf_wait import invoice_pdf_await, retry_after_seconds
@@ -77,6 +87,33 @@ def _pdf_urls(invoices: list[Invoice]) -> dict:
     return {job.invoice_id: pdf_download_url(job) for job in jobs}
 
 
+# Lines a page of invoices may carry: a page is cut after the invoice that
+# reaches it (always at least one), so 500 invoices of 10,000 lines each
+# never load 5 million rows into one request.
+MAX_LINES_PER_PAGE = 10_000
+# A customer's nested ``invoices`` holds its most recent finalized invoices;
+# all of them are one call away (``GET /api/invoices/?customer_id=``).
+CUSTOMER_INVOICES_SHOWN = 100
+
+
+def _invoices_within_lines(invoices: list[Invoice]) -> int:
+    """How many of ``invoices``, in order, fit MAX_LINES_PER_PAGE lines."""
+    if not invoices:
+        return 0
+    counts = dict(
+        Fee.objects.filter(invoice__in=invoices)
+        .order_by()
+        .values_list("invoice_id")
+        .annotate(n=Count("id"))
+    )
+    total = 0
+    for index, invoice in enumerate(invoices):
+        total += counts.get(invoice.pk, 0)
+        if total > MAX_LINES_PER_PAGE and index > 0:
+            return index
+    return len(invoices)
+
+
 def _load_invoices(invoices: list[Invoice], organization: Organization) -> list[Invoice]:
     """Lines in one query; seller and customer's organization from the
     caller's (already loaded) organization, so nothing else queries."""
@@ -92,9 +129,17 @@ def _load_customers(customers: list[Customer], organization: Organization) -> di
     periods, in one query, and the URLs of their PDFs; returns the context."""
     # The organization too, not only the customer: a row moved between
     # organizations at the database level must not carry its invoices along.
-    invoices = Invoice.objects.filter(
-        organization=organization, status=Invoice.Status.FINALIZED
-    ).annotate(period_from=Min("fees__from_datetime"), period_to=Max("fees__to_datetime"))
+    recent = Window(
+        RowNumber(),
+        partition_by=[F("customer_id")],
+        order_by=[F("issuing_date").desc(), F("created_at").desc()],
+    )
+    invoices = (
+        Invoice.objects.filter(organization=organization, status=Invoice.Status.FINALIZED)
+        .annotate(rank=recent)
+        .filter(rank__lte=CUSTOMER_INVOICES_SHOWN)
+        .annotate(period_from=Min("fees__from_datetime"), period_to=Max("fees__to_datetime"))
+    )
     prefetch_related_objects(
         customers,
         Prefetch(
@@ -208,8 +253,9 @@ class InvoicesApi(LotusApi):
         if "customer_id" in f:
             qs = qs.filter(customer__external_id=f["customer_id"])
         paginator = LinkHeaderCursorPagination()
-        page = _load_invoices(paginator.paginate_queryset(qs, request, view=self),
-                              self.organization)  # fmt: skip
+        page = paginator.paginate_queryset(qs, request, view=self)
+        paginator.keep_first(_invoices_within_lines(page))
+        page = _load_invoices(paginator.page, self.organization)
         context = {"pdf_urls": _pdf_urls(page) if page else {}}
         return paginator.get_paginated_response(
             s.LotusInvoiceOutput(page, many=True, context=context).data

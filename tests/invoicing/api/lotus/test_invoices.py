@@ -5,8 +5,8 @@ import re
 import pytest
 
 from invoicing.models import Invoice
-from invoicing.services.invoices import invoice_update, invoice_void
-from tests.factories import make_customer, make_invoice
+from invoicing.services.invoices import FeeInput, invoice_update, invoice_void
+from tests.factories import make_add_on, make_customer, make_invoice
 from tests.invoicing.api.lotus.conftest import make_rich_invoice, render_now
 from tests.invoicing.api.lotus.seed import INVOICE, check
 from tests.invoicing.api.shapes import assert_declared_shape
@@ -98,9 +98,51 @@ def test_detail_of_a_draft_or_a_voided_invoice(lotus_api, book):
 
 
 def test_listing_costs_a_fixed_number_of_queries(lotus_api, book, django_assert_num_queries):
-    with django_assert_num_queries(5):  # key, organization (the seller), page, lines, stored PDFs
+    # key, organization (the seller), page, line counts, lines, stored PDFs
+    with django_assert_num_queries(6):
         response = lotus_api.get("/api/invoices/?payment_status=paid&payment_status=unpaid")
     assert len(response.json()) == 4
+
+
+def test_a_page_stops_at_the_invoice_that_reaches_the_lines_limit(
+    lotus_api, organization, monkeypatch
+):
+    """Issue 15: 500 invoices of 10,000 lines would load 5 million rows in one
+    request. A page ends after the invoice that reaches MAX_LINES_PER_PAGE
+    (at least one invoice a page); the Link header goes on from there."""
+    from invoicing.api.lotus import views
+
+    monkeypatch.setattr(views, "MAX_LINES_PER_PAGE", 3)
+    add_on = make_add_on(organization, currency="EUR")
+    customer = make_customer(organization, external_id="many-lines", currency="EUR")
+    fees = [FeeInput(add_on_code=add_on.code)] * 2  # 2 lines each
+    for _ in range(3):
+        make_invoice(organization, customer=customer, fees=fees)
+    url = "/api/invoices/?customer_id=many-lines&payment_status=unpaid"
+    seen, pages = [], 0
+    while url:
+        response = lotus_api.get(url)
+        assert response.status_code == 200
+        body = response.json()
+        # 2 lines fit; a second invoice would make 4 > 3: one invoice a page.
+        assert len(body) == 1 and len(body[0]["line_items"]) == 2
+        seen += [i["invoice_id"] for i in body]
+        pages += 1
+        link = response.headers.get("Link", "")
+        url = link.split(">")[0].lstrip("<") if 'rel="next"' in link else None
+        assert pages <= 5
+    assert len(set(seen)) == 3
+
+
+def test_a_tampered_cursor_is_a_lotus_400(lotus_api):
+    import base64
+
+    for raw in (b"p=notadate", b"o=abc&p=2025-01-01T00:00:00Z", b"r=x"):
+        cursor = base64.b64encode(raw).decode()
+        response = lotus_api.get(f"/api/invoices/?cursor={cursor}")
+        assert response.status_code == 400, (cursor, response.content)
+        body = response.json()
+        assert body["type"].endswith("#validation-error") and body["title"]
 
 
 def test_rendered_keys_are_the_declared_schema_fields(lotus_api, organization):

@@ -1,7 +1,6 @@
 """pdf_url against a live server with a real Celery worker: one call asks for
 the shared job, waits for the worker to render it, and answers with a URL."""
 
-import time
 from unittest import mock
 
 import httpx
@@ -31,26 +30,26 @@ def _get_pdf(live_server, key: str, url: str) -> bytes:
     return response.content
 
 
-def test_one_call_returns_the_url_of_a_pdf_rendered_meanwhile(worker, live_server):
+def test_one_call_returns_the_url_of_a_pdf_rendered_meanwhile(worker, live_server, settings):
+    # A wait far beyond a render, so a busy machine cannot make the call give
+    # up first: what is shown is that one call waits and answers the URL.
+    settings.LOTUS_PDF_WAIT_SECONDS = 60
     organization, key = make_organization()
     # Finalized without its PDF being asked for, so that the call asks for it.
     with mock.patch("invoicing.services.invoices.invoice_pdf_request"):
         invoice = make_invoice(organization)
     assert not PdfJob.objects.filter(invoice=invoice).exists()
 
-    started = time.monotonic()
     response = httpx.get(
         f"{live_server.url}/api/invoices/{invoice.number}/pdf_url/",
         headers={"X-API-KEY": key},
-        timeout=30,
+        timeout=90,
     )
-    elapsed = time.monotonic() - started
 
     assert response.status_code == 200, response.text
     assert "retry-after" not in response.headers
     body = response.json()
     assert body["url"] and body["url"] == body["invoice_pdf"]
-    assert elapsed < settings.LOTUS_PDF_WAIT_SECONDS
     job = PdfJob.objects.get(invoice=invoice)
     assert (job.state, job.attempts) == (PdfJob.State.READY, 1)
     pdf = _get_pdf(live_server, key, body["url"])
@@ -61,7 +60,7 @@ def test_one_call_returns_the_url_of_a_pdf_rendered_meanwhile(worker, live_serve
     voided = httpx.get(
         f"{live_server.url}/api/invoices/{invoice.lotus_id}/pdf_url",
         headers={"Authorization": f"Token {key}"},
-        timeout=30,
+        timeout=90,
     ).json()
     assert voided["payment_status"] == "voided" and voided["url"] != body["url"]
     text = pdf_text(_get_pdf(live_server, key, voided["url"]))
