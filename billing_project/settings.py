@@ -180,6 +180,9 @@ PDF_MAX_ATTEMPTS = env_int("PDF_MAX_ATTEMPTS", 5)
 # the sweep hands the job to another. Far above the slowest render measured
 # (10,000 fees in about 2 s).
 PDF_RENDER_LEASE_SECONDS = env_int("PDF_RENDER_LEASE_SECONDS", 120)
+# Locales each worker process renders once at start (fonts and locale data
+# loaded before the first job); add ja, zh-CN... where CJK invoices are made.
+PDF_WARM_LOCALES = env_list("PDF_WARM_LOCALES") or ["en"]
 # A pending job whose broker message is older than this is enqueued again.
 PDF_REQUEUE_AFTER_SECONDS = env_int("PDF_REQUEUE_AFTER_SECONDS", 60)
 # Lifetime of the presigned object-store URL a download redirects to.

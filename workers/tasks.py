@@ -26,11 +26,14 @@ def _init_pool_process(**_):
     # and then stops the pool; a hard time limit and a manager's final SIGKILL
     # still end a pool process. (Celery ignores SIGINT here for the same reason.)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Font registration costs ~40 ms on first use: pay it at process start,
-    # not inside the first job's latency.
+    # Font registration costs ~40 ms on first use, and the CJK fonts ~90 ms
+    # more (and ~35 MB) for the first Chinese or Japanese invoice: pay it at
+    # process start for the locales this fleet serves, not inside a job.
+    from django.conf import settings
+
     from invoicing.pdf import warm_up
 
-    warm_up()
+    warm_up(tuple(settings.PDF_WARM_LOCALES))
 
 
 @shared_task(name=RENDER_PDF_TASK, acks_late=True, reject_on_worker_lost=True)

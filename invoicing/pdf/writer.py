@@ -15,7 +15,6 @@ import math
 from typing import Protocol
 
 from reportlab.lib.rl_accel import escapePDF
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from invoicing.pdf import text as fonts
@@ -37,6 +36,7 @@ class PdfWriter:
         self._font: tuple[str, float] | None = None
         self._fill: str | None = None
         self._assignments: dict[str, dict[int, int]] = {}
+        self._preset_done: set[str] = set()
         preset = fonts.preset_characters()
         for name in (fonts.REGULAR, fonts.BOLD):
             font = fonts.font(name)
@@ -106,17 +106,16 @@ class PdfWriter:
             matrix = "1 0 0 1"
         parts.append(f"BT {matrix} {x:.2f} {y:.2f} Tm")
         for name, chunk in chunks:
-            if name in self._assignments:
-                self._ttf(name, size, chunk)
-            elif bold:
-                # CID fonts have no bold face: stroke the outline as well as
-                # filling it (text render mode 2), in the same colour. Capped
-                # so a huge translucent mark does not show a darker outline.
+            if bold and name in fonts.FAKE_BOLD:
+                # The CJK fonts have no bold face: stroke the outline as well
+                # as filling it (text render mode 2), in the same colour.
+                # Capped so a huge translucent mark does not show a darker
+                # outline.
                 parts.append(f"{color} RG {min(size * 0.04, 1.0):.2f} w 2 Tr")
-                self._cid(name, size, chunk)
+                self._ttf(name, size, chunk)
                 parts.append("0 Tr")
             else:
-                self._cid(name, size, chunk)
+                self._ttf(name, size, chunk)
         parts.append("ET")
 
     def _select(self, internal_name: str, size: float) -> None:
@@ -126,14 +125,25 @@ class PdfWriter:
             self._font = key
 
     def _ttf(self, name: str, size: float, chunk: str) -> None:
-        assignments = self._assignments[name]
+        assignments = self._assignments.get(name)
+        if assignments is None:
+            # A CJK font's first use in this document.
+            assignments = fonts.font(name)._assignState(self.doc).assignments
+            self._assignments[name] = assignments
         chunk = chunk.replace("\xa0", " ")
         try:
             codes = [assignments[c] for c in map(ord, chunk)]
         except KeyError:
             # First use of a character in this document: let ReportLab
             # assign it a code (it may open a new subset).
-            pieces = fonts.font(name).splitString(chunk, self.doc)
+            font = fonts.font(name)
+            if name not in self._preset_done and fonts.apply_preset(
+                name, chunk, self.doc, self.cjk_order
+            ):
+                # Subsets that are the same in many invoices (see
+                # text.apply_preset): their font programs are cached.
+                self._preset_done.add(name)
+            pieces = font.splitString(chunk, self.doc)
         else:
             if max(codes) < 256:
                 pieces = [(0, bytes(codes))]
@@ -146,14 +156,6 @@ class PdfWriter:
                 self._names[(name, subset)] = internal
             self._select(internal, size)
             self._parts.append(f"({escapePDF(data)}) Tj")
-
-    def _cid(self, name: str, size: float, chunk: str) -> None:
-        internal = self._names.get((name, -1))
-        if internal is None:
-            internal = self.doc.getInternalFontName(name)
-            self._names[(name, -1)] = internal
-        self._select(internal, size)
-        self._parts.append(f"({pdfmetrics.getFont(name).formatForPdf(chunk)}) Tj")
 
 
 def _group_by_subset(codes: list[int]) -> list[tuple[int, bytes]]:

@@ -48,13 +48,14 @@ def test_runs_pick_a_font_per_script() -> None:
     assert runs[0] == (fonts.REGULAR, "Invoice ")
     assert {name for name, chunk in runs[1:] if chunk.strip()} <= set(fonts.CJK_FONTS.values())
     # Kana make it Japanese whatever the document language.
-    assert ("HeiseiKakuGo-W5", "ありがとう") in runs
-    # Han only: the document's own CJK language first.
-    assert fonts.runs("山田", True, fonts.cjk_order("zh_TW")) == [("MSung-Light", "山田")]
-    assert fonts.runs("山田", True, fonts.cjk_order("ja")) == [("HeiseiKakuGo-W5", "山田")]
-    # Simplified-only characters go to the Simplified Chinese font.
-    assert fonts.runs("张伟", False, fonts.cjk_order("en")) == [("STSong-Light", "张伟")]
-    assert fonts.runs("삼성", False)[0][0] == "HYGothic-Medium"
+    assert (fonts.JAPANESE, "ありがとう") in runs
+    # Han only: the document's own CJK language first (Japanese glyph forms
+    # for a Japanese document, the Chinese font for a Chinese one).
+    assert fonts.runs("山田", True, fonts.cjk_order("zh_TW")) == [(fonts.CHINESE_KOREAN, "山田")]
+    assert fonts.runs("山田", True, fonts.cjk_order("ja")) == [(fonts.JAPANESE, "山田")]
+    # Simplified-only characters go to the Chinese font.
+    assert fonts.runs("张伟", False, fonts.cjk_order("en")) == [(fonts.CHINESE_KOREAN, "张伟")]
+    assert fonts.runs("삼성", False)[0][0] == fonts.CHINESE_KOREAN
 
 
 def test_unknown_characters_become_a_visible_replacement() -> None:

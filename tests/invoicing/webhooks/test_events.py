@@ -58,7 +58,7 @@ def test_each_change_records_its_event_and_only_then(organization, receiver_fact
     assert _events(invoice) == ["invoice.created"]  # the PDF is not stored yet
 
     job = PdfJob.objects.get(invoice=invoice, is_current=True)
-    with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=RuntimeError("boom")):
+    with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=OSError("disk full")):
         pdf.pdf_job_run(job_id=str(job.pk))
     assert _events(invoice) == ["invoice.created"]  # a failed render produced no PDF
     PdfJob.objects.filter(pk=job.pk).update(available_at=None)
