@@ -33,6 +33,9 @@ class PdfWriter:
         self.cjk_order = cjk_order
         self._parts: list[str] = []
         self._names: dict[tuple[str, int], str] = {}
+        self._encoded: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        # Lines repeat within a document: their runs are worked out once.
+        self._chunks: dict[tuple[str, bool], list[tuple[str, str]]] = {}
         self._font: tuple[str, float] | None = None
         self._fill: str | None = None
         self._assignments: dict[str, dict[int, int]] = {}
@@ -87,16 +90,11 @@ class PdfWriter:
         angle: float = 0.0,
     ) -> None:
         """Draw one prepared line (logical order) with its left end at x, y."""
-        if fonts.is_simple(line):
-            # Left-to-right text DejaVu draws whole: the common case.
-            if not line:
-                return
-            chunks = [(fonts.BOLD if bold else fonts.REGULAR, line)]
-        else:
-            shown = fonts.visual(line)
-            if not shown:
-                return
-            chunks = fonts.runs(shown, bold, self.cjk_order)
+        chunks = self._chunks.get((line, bold))
+        if chunks is None:
+            chunks = self._chunks[(line, bold)] = self._split(line, bold)
+        if not chunks:
+            return
         parts = self._parts
         self._set_fill(color)
         if angle:
@@ -118,6 +116,14 @@ class PdfWriter:
                 self._ttf(name, size, chunk)
         parts.append("ET")
 
+    def _split(self, line: str, bold: bool) -> list[tuple[str, str]]:
+        """The (font, text) runs that draw ``line``, in visual order."""
+        if fonts.is_simple(line):
+            # Left-to-right text DejaVu draws whole: the common case.
+            return [(fonts.BOLD if bold else fonts.REGULAR, line)] if line else []
+        shown = fonts.visual(line)
+        return fonts.runs(shown, bold, self.cjk_order) if shown else []
+
     def _select(self, internal_name: str, size: float) -> None:
         key = (internal_name, size)
         if key != self._font:
@@ -125,6 +131,18 @@ class PdfWriter:
             self._font = key
 
     def _ttf(self, name: str, size: float, chunk: str) -> None:
+        # A document repeats most of its strings (rates, units, labels, dates):
+        # once encoded, a string's codes stay the same for the document.
+        encoded = self._encoded.get((name, chunk))
+        if encoded is None:
+            encoded = self._encode(name, chunk)
+            self._encoded[(name, chunk)] = encoded
+        for internal, data in encoded:
+            self._select(internal, size)
+            self._parts.append(data)
+
+    def _encode(self, name: str, chunk: str) -> list[tuple[str, str]]:
+        """``(subset's internal font name, "(...) Tj")`` for each subset run."""
         assignments = self._assignments.get(name)
         if assignments is None:
             # A CJK font's first use in this document.
@@ -149,13 +167,14 @@ class PdfWriter:
                 pieces = [(0, bytes(codes))]
             else:
                 pieces = _group_by_subset(codes)
+        encoded = []
         for subset, data in pieces:
             internal = self._names.get((name, subset))
             if internal is None:
                 internal = fonts.font(name).getSubsetInternalName(subset, self.doc)
                 self._names[(name, subset)] = internal
-            self._select(internal, size)
-            self._parts.append(f"({escapePDF(data)}) Tj")
+            encoded.append((internal, f"({escapePDF(data)}) Tj"))
+        return encoded
 
 
 def _group_by_subset(codes: list[int]) -> list[tuple[int, bytes]]:
