@@ -122,6 +122,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite only serves the one-machine demo; a longer busy timeout lets the
     # in-process worker and the web thread take turns writing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The invoice list's covering index (INCLUDE columns) is PostgreSQL's;
+    # SQLite builds it without them, which the demo does not notice.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

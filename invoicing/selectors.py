@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 import re
 import uuid
-from collections.abc import Sequence
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import DEFERRED, Model, QuerySet, prefetch_related_objects
+from django.db.models import (
+    DEFERRED,
+    BooleanField,
+    Model,
+    Q,
+    QuerySet,
+    prefetch_related_objects,
+)
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from invoicing.errors import NotFound
 from invoicing.models import AddOn, ApiKey, Customer, Fee, Invoice, Organization, PdfJob, Tax
@@ -41,8 +56,19 @@ def _storable(key: str) -> bool:
     return "\x00" not in key
 
 
+# lago-api's ``Invoice::VISIBLE_STATUS``: what any read may show. A deleted
+# draft is kept but never shown again.
+VISIBLE_INVOICE_STATUSES = (
+    Invoice.Status.DRAFT, Invoice.Status.FINALIZED, Invoice.Status.VOIDED, "failed", "pending",
+)  # fmt: skip
+
+
 def invoice_list(*, organization: Organization) -> QuerySet[Invoice]:
-    return Invoice.objects.filter(organization=organization).select_related("customer")
+    return (
+        Invoice.objects.filter(organization=organization)
+        .exclude(status=Invoice.Status.DELETED)
+        .select_related("customer")
+    )
 
 
 def invoice_get(
@@ -60,6 +86,8 @@ def invoice_get(
         qs = qs.select_related("customer")
     if statuses is not None:
         qs = qs.filter(status__in=statuses)
+    else:
+        qs = qs.exclude(status=Invoice.Status.DELETED)
     # A primary key lookup: no ORDER BY (``first()`` and the model's ordering
     # add one, and compiling it is a measurable part of a download request).
     invoice = next(iter(qs[:1]), None)
@@ -143,6 +171,227 @@ def invoice_load_summaries(invoices: list[Invoice]) -> list[Invoice]:
         for applied in invoice.applied_taxes.all():
             applied.invoice = invoice
     return invoices
+
+
+# ------------------------------------------------------------- Lago lists
+
+
+@dataclass(frozen=True)
+class InvoiceFilters:
+    """The invoice list's filters, as lago-api's ``InvoicesQuery`` applies
+    them once parsed (``None``: not asked)."""
+
+    statuses: tuple[str, ...] | None = None
+    payment_statuses: tuple[str, ...] | None = None
+    currencies: tuple[str, ...] | None = None
+    invoice_types: tuple[str, ...] | None = None
+    customer_external_id: str | None = None
+    issuing_date_from: dt.date | None = None
+    issuing_date_to: dt.date | None = None
+    amount_from: Decimal | None = None
+    amount_to: Decimal | None = None
+    payment_overdue: bool | None = None
+    payment_dispute_lost: bool | None = None
+    self_billed: bool | None = None
+    # ``metadata[key]=value``; an empty value asks for invoices without the key.
+    metadata: tuple[tuple[str, str], ...] = ()
+    search_term: str = ""
+
+
+# lago-api's ``BaseQuery::UUID_REGEX``: a search term that is a (dashed) id
+# also finds the invoice with that id.
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def _contains(fields: Iterable[str], term: str) -> Q:
+    """Any of ``fields`` contains ``term``, case-insensitively (lago-api's
+    ``ILIKE '%term%'`` with the term's wildcards escaped). PostgreSQL answers
+    from trigram indexes on ``UPPER(field)``, which is what ``icontains``
+    compares (migration 0009)."""
+    q = Q()
+    for field in fields:
+        q |= Q(**{f"{field}__icontains": term})
+    return q
+
+
+# Searched customer columns: ``InvoicesQuery#matching_customers`` and
+# ``CustomersQuery::SEARCHABLE_FIELDS``.
+_INVOICE_CUSTOMER_SEARCH = ("name", "firstname", "lastname", "external_id", "email")
+_CUSTOMER_SEARCH = ("name", "firstname", "lastname", "legal_name", "external_id", "email")
+
+
+def _invoice_search(qs: QuerySet, organization: Organization, term: str, customers: bool):
+    """``InvoicesQuery#matching_invoices``: the number contains the term, or
+    the id is the term, or (unless the list is one customer's) the customer's
+    name, first or last name, external id or email does. Each branch is its
+    own indexed lookup, joined by UNION, as lago-api does, rather than one
+    OR that no index serves."""
+    base = Invoice.objects.filter(organization=organization).order_by()
+    branches = [base.filter(number__icontains=term).values("id")]
+    if _UUID_RE.match(term):
+        branches.append(base.filter(id=term).values("id"))
+    if customers:
+        # Deleted customers are not searched (lago-api: ``organization.customers``).
+        matching = Customer.objects.filter(organization=organization).filter(
+            _contains(_INVOICE_CUSTOMER_SEARCH, term)
+        )
+        branches.append(base.filter(customer__in=matching.values("id")).values("id"))
+    return qs.filter(id__in=branches[0].union(*branches[1:]))
+
+
+def _customer_today_groups(organization: Organization) -> dict[dt.date, list[str]]:
+    """The time zones the organization's customers are billed in, grouped by
+    the date it is there now ("" standing for the organization's own zone):
+    an invoice falls due on its customer's calendar (``Customer.today``)."""
+    now = timezone.now()
+    groups: dict[dt.date, list[str]] = defaultdict(list)
+    zones = set(
+        Customer.all_objects.filter(organization=organization)
+        .values_list("timezone", flat=True)
+        .distinct()
+    ) | {""}
+    for name in zones:
+        try:
+            zone = zoneinfo.ZoneInfo(name or organization.timezone or "UTC")
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = dt.UTC
+        groups[now.astimezone(zone).date()].append(name)
+    return groups
+
+
+def _overdue(organization: Organization) -> Q:
+    """Finalized, not paid, and due before its customer's today: what the
+    Lago face renders as ``payment_overdue`` (lago-api keeps it in a column
+    that a daily job sets)."""
+    groups = _customer_today_groups(organization)
+    if len(groups) == 1:
+        # Every customer's calendar says the same date: no need to read whose.
+        [today] = groups
+        past_due = Q(payment_due_date__lt=today)
+    else:
+        past_due = Q()
+        for today, zones in groups.items():
+            past_due |= Q(customer__timezone__in=zones, payment_due_date__lt=today)
+    return (
+        Q(status=Invoice.Status.FINALIZED)
+        & ~Q(payment_status=Invoice.PaymentStatus.SUCCEEDED)
+        & past_due
+    )
+
+
+def _metadata_has(key: str, value: str | None) -> Q:
+    """The invoice's metadata has an item with this key (and value): jsonb
+    containment on PostgreSQL (indexed, migration 0009), ``json_each`` on
+    SQLite."""
+    item = {"key": key} if value is None else {"key": key, "value": value}
+    q = connection.ops.quote_name
+    column = f"{q(Invoice._meta.db_table)}.{q('metadata')}"
+    if connection.vendor == "postgresql":
+        return Q(RawSQL(f"{column} @> %s::jsonb", [json.dumps([item])], BooleanField()))
+    condition = "json_extract(m.value, '$.key') = %s"
+    params = [key]
+    if value is not None:
+        condition += " AND json_extract(m.value, '$.value') = %s"
+        params.append(value)
+    sql = f"EXISTS (SELECT 1 FROM json_each({column}) m WHERE {condition})"
+    return Q(RawSQL(sql, params, BooleanField()))
+
+
+def invoice_list_filtered(
+    *, organization: Organization, filters: InvoiceFilters
+) -> QuerySet[Invoice]:
+    """The organization's invoices as lago-api's ``InvoicesQuery`` selects and
+    orders them: visible statuses only, each filter exact unless said
+    otherwise, newest issuing date first."""
+    f = filters
+    qs = Invoice.objects.filter(organization=organization).select_related("customer")
+    texts = [f.search_term, f.customer_external_id or "", *(f.currencies or ()),
+             *(f.invoice_types or ()), *(part for pair in f.metadata for part in pair)]  # fmt: skip
+    if not all(_storable(text) for text in texts):
+        return qs.none()
+    if f.search_term:
+        qs = _invoice_search(qs, organization, f.search_term, f.customer_external_id is None)
+    if f.currencies is not None:
+        qs = qs.filter(currency__in=f.currencies)
+    if f.customer_external_id is not None:
+        # Deleted customers' invoices too: an invoice's customer is found
+        # whatever became of it (lago-api: ``belongs_to :customer, -> { with_discarded }``).
+        qs = qs.filter(customer__external_id=f.customer_external_id)
+    if f.invoice_types is not None:
+        qs = qs.filter(invoice_type__in=f.invoice_types)
+    if f.issuing_date_from is not None:
+        qs = qs.filter(issuing_date__gte=f.issuing_date_from)
+    if f.issuing_date_to is not None:
+        qs = qs.filter(issuing_date__lte=f.issuing_date_to)
+    statuses = VISIBLE_INVOICE_STATUSES
+    if f.statuses:
+        statuses = [s for s in f.statuses if s in VISIBLE_INVOICE_STATUSES]
+    qs = qs.filter(status__in=statuses)
+    if f.payment_statuses:
+        qs = qs.filter(payment_status__in=f.payment_statuses)
+    if f.payment_dispute_lost is not None:
+        qs = qs.filter(payment_dispute_lost_at__isnull=not f.payment_dispute_lost)
+    if f.payment_overdue is not None:
+        overdue = _overdue(organization)
+        qs = qs.filter(overdue if f.payment_overdue else ~overdue)
+    if f.amount_from is not None:
+        qs = qs.filter(total_amount_cents__gte=f.amount_from)
+    if f.amount_to is not None:
+        qs = qs.filter(total_amount_cents__lte=f.amount_to)
+    for key, value in f.metadata:
+        # ``InvoicesQuery#with_metadata``: every key=value pair present, and
+        # none of the keys asked with an empty value.
+        if value:
+            qs = qs.filter(_metadata_has(key, value))
+        else:
+            qs = qs.exclude(_metadata_has(key, None))
+    if f.self_billed:
+        # This service issues no self-billed invoices (``self_billed`` is false).
+        qs = qs.none()
+    return qs.order_by("-issuing_date", "-created_at", "id")
+
+
+def invoice_stored_pdf_jobs(*, invoice_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PdfJob]:
+    """The stored PDF (current and ready job) of each of these invoices that
+    has one, in one query: what ``file_url`` is made from."""
+    jobs = PdfJob.objects.filter(
+        invoice_id__in=list(invoice_ids), is_current=True, state=PdfJob.State.READY
+    ).only("id", "invoice_id", "checksum")
+    return {job.invoice_id: job for job in jobs}
+
+
+def billing_entities_check(
+    *, organization: Organization, codes: Sequence[str], distinct: bool = False
+) -> None:
+    """``billing_entity_codes[]`` names the organization's billing entity (its
+    only one) or nothing: ``billing_entity_not_found`` otherwise. lago-api
+    compares the number found with the number sent, so the invoice list
+    refuses a code sent twice and the customer list (``distinct``) does not."""
+    sent = set(codes) if distinct else list(codes)
+    found = 1 if organization.billing_entity_code in sent else 0
+    if found != len(sent):
+        raise NotFound("billing_entity")
+
+
+def customer_list(*, organization: Organization, search_term: str = "") -> QuerySet[Customer]:
+    """The organization's customers (not deleted), newest first; a search
+    term matches name, first or last name, legal name, external id or email
+    (``CustomersQuery#matching_ids_by_search``)."""
+    qs = Customer.objects.filter(organization=organization)
+    if not _storable(search_term):
+        return qs.none()
+    if search_term:
+        qs = qs.filter(_contains(_CUSTOMER_SEARCH, search_term))
+    return qs.order_by("-created_at", "id").prefetch_related("taxes")
+
+
+def tax_list(*, organization: Organization) -> QuerySet[Tax]:
+    return Tax.objects.filter(organization=organization).order_by("code")
+
+
+def add_on_list(*, organization: Organization) -> QuerySet[AddOn]:
+    qs = AddOn.objects.filter(organization=organization).prefetch_related("taxes")
+    return qs.order_by("code")
 
 
 # ------------------------------------------------------------------ hot paths

@@ -10,7 +10,18 @@ from rest_framework import serializers
 
 from invoicing.money import is_currency
 
-_COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2)
+# ISO 3166-1 alpha-2: CLDR's two-letter territories (Babel) without the codes
+# that are not ISO 3166-1 countries (exceptionally reserved, user-assigned,
+# CLDR's own: Ascension, Clipperton, Diego Garcia, Ceuta and Melilla, Canary
+# Islands, Tristan da Cunha, Sark, the EU, the eurozone, the UN, outlying
+# Oceania, pseudo-locales, Kosovo, unknown), so 249 codes.
+_NOT_ISO_3166_1 = frozenset(
+    {"AC", "CP", "CQ", "DG", "EA", "IC", "TA", "EU", "EZ", "UN", "QO", "XA", "XB", "XK", "ZZ"}
+)
+_COUNTRIES = (
+    frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+    - _NOT_ISO_3166_1
+)
 
 
 class NullAsAbsentMixin:

@@ -5,9 +5,20 @@ import uuid
 import zoneinfo
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from invoicing.models.organizations import Organization
+
+
+class KeptManager(models.Manager):
+    """Rows not deleted: what every read sees, as lago-api's ``default_scope
+    -> { kept }`` (Discard) hides discarded customers, taxes and add-ons.
+    Relations followed from a kept row (an invoice's customer) use the base
+    manager and still find a deleted one, as Lago's ``with_discarded`` does."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
 
 
 class Customer(models.Model):
@@ -40,20 +51,44 @@ class Customer(models.Model):
     timezone = models.CharField(max_length=64, blank=True)
     document_locale = models.CharField(max_length=16, blank=True)
     net_payment_term = models.PositiveIntegerField(null=True, blank=True)
-    # Lago's shape: [{"id", "key", "value", "display_in_invoice"}].
+    # Lago's shape: [{"id", "key", "value", "display_in_invoice", "created_at"}].
     metadata = models.JSONField(default=list, blank=True)
+    # Lago's per-organization running number of customers (deleted ones
+    # included, so a number is never reused) and the slug made from it
+    # (``Customer#ensure_slug``), both fixed at creation.
+    sequential_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    slug = models.CharField(max_length=64, blank=True, editable=False)
     # Lago's customer taxes (``tax_codes``): applied to the customer's fees
     # that neither name taxes nor inherit an add-on's.
     taxes = models.ManyToManyField("Tax", blank=True, related_name="customers")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft deletion (lago-api discards customers): the row stays for the
+    # invoices issued to it, and its external_id becomes free again.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    all_objects = models.Manager()
+    objects = KeptManager()
 
     class Meta:
+        default_manager_name = "objects"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "external_id"], name="customer_external_id_unique"
-            )
+                fields=["organization", "external_id"],
+                condition=Q(deleted_at__isnull=True),
+                name="customer_external_id_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "sequential_id"],
+                condition=Q(sequential_id__isnull=False),
+                name="customer_sequential_id_unique",
+            ),
+        ]
+        indexes = [
+            # The Lago customers list, newest first (lago-api's
+            # index_customers_by_cursor).
+            models.Index(fields=["organization", "-created_at", "id"], name="customer_listing"),
         ]
 
     def __str__(self) -> str:
@@ -113,8 +148,15 @@ class Tax(models.Model):
     vat_exemption_reason_code = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft deletion (``Taxes::DestroyService``). The code stays taken: lago-api's
+    # uniqueness validation reads deleted taxes too (Rails checks ``unscoped``).
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    all_objects = models.Manager()
+    objects = KeptManager()
 
     class Meta:
+        default_manager_name = "objects"
         ordering = ["code"]
         verbose_name_plural = "taxes"
         constraints = [
@@ -137,12 +179,23 @@ class AddOn(models.Model):
     taxes = models.ManyToManyField(Tax, blank=True, related_name="add_ons")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft deletion (``AddOns::DestroyService``): fees keep pointing at it, and
+    # its code may be used again (lago-api's uniqueness skips deleted add-ons).
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    all_objects = models.Manager()
+    objects = KeptManager()
 
     class Meta:
+        default_manager_name = "objects"
         ordering = ["code"]
         verbose_name = "add-on"
         constraints = [
-            models.UniqueConstraint(fields=["organization", "code"], name="add_on_code_unique")
+            models.UniqueConstraint(
+                fields=["organization", "code"],
+                condition=Q(deleted_at__isnull=True),
+                name="add_on_code_unique",
+            )
         ]
 
     def __str__(self) -> str:

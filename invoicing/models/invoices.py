@@ -24,6 +24,9 @@ class Invoice(models.Model):
         DRAFT = "draft"
         FINALIZED = "finalized"
         VOIDED = "voided"
+        # A draft deleted through the API (``Invoices::DeleteService``): kept,
+        # never shown again (not one of Lago's ``VISIBLE_STATUS``).
+        DELETED = "deleted"
 
     class PaymentStatus(models.TextChoices):
         PENDING = "pending"
@@ -108,7 +111,7 @@ class Invoice(models.Model):
                 name="invoice_sequential_id_unique",
             ),
             models.CheckConstraint(
-                condition=Q(status="draft") | Q(number__isnull=False),
+                condition=Q(status__in=["draft", "deleted"]) | Q(number__isnull=False),
                 name="invoice_final_has_number",
             ),
         ]
@@ -119,6 +122,30 @@ class Invoice(models.Model):
             # The admin's invoice list across organizations, newest first
             # (2.6 s -> 57 ms on a million invoices, bench/ops_page.py).
             models.Index(fields=["-issuing_date", "-created_at", "-id"], name="invoice_listing"),
+            # The Lago invoice list of one organization in its order (lago-api's
+            # index_invoices_by_cursor): a page is read in index order.
+            models.Index(
+                fields=["organization", "-issuing_date", "-created_at", "id"],
+                name="invoice_org_listing",
+            ),
+            # The Lago list's count under its filters, from the index alone
+            # (an index-only scan): 210 -> 5 ms for status and currency, 220 ->
+            # 50 ms for payment statuses, on 250,000 invoices of one
+            # organization (seed_bulk, 1,000,000 invoices). PostgreSQL only
+            # (INCLUDE); elsewhere a plain index on the key columns.
+            models.Index(
+                fields=["organization", "status", "currency"],
+                include=[
+                    "payment_status",
+                    "invoice_type",
+                    "total_amount_cents",
+                    "payment_due_date",
+                    "payment_dispute_lost_at",
+                    "customer",
+                    "issuing_date",
+                ],  # fmt: skip
+                name="invoice_list_filters",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -65,6 +65,10 @@ class Organization(models.Model):
             )
         ],
     )
+    # The code of the organization's one billing entity, as Lago names its
+    # default entity (``Organizations::CreateService``: the name,
+    # parameterized); invoices and customers carry it as ``billing_entity_code``.
+    billing_entity_code = models.CharField(max_length=255, blank=True, editable=False)
     # Last organization-wide sequential id handed out; only changed under a
     # row lock held by invoice finalization.
     last_sequential_id = models.PositiveBigIntegerField(default=0, editable=False)

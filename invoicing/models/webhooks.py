@@ -58,6 +58,7 @@ class WebhookEvent(models.Model):
         INVOICE_GENERATED = "invoice.generated"
         INVOICE_VOIDED = "invoice.voided"
         INVOICE_PAYMENT_STATUS_UPDATED = "invoice.payment_status_updated"
+        INVOICE_DELETED = "invoice.deleted"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
 
 from invoicing.errors import AlreadyExists, NotFound, ValidationFailed
-from invoicing.models import ZERO_RATE_CATEGORIES, AddOn, Customer, Organization, Tax
+from invoicing.models import ZERO_RATE_CATEGORIES, AddOn, Customer, Invoice, Organization, Tax
 
 CUSTOMER_FIELDS = (
     "name", "firstname", "lastname", "customer_type", "legal_name", "legal_number",
@@ -18,10 +21,18 @@ CUSTOMER_FIELDS = (
 )  # fmt: skip
 
 
+def lago_timestamp(value) -> str:
+    """A stored timestamp as lago-api writes one (``Time#iso8601``): UTC,
+    whole seconds, ``Z``."""
+    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def _merge_metadata(existing: list[dict], incoming: list[dict]) -> list[dict]:
     """Lago's metadata semantics: items with a known ``id`` are updated, items
-    without one are added, and items not sent any more are removed."""
+    without one are added (stamped with when), and items not sent any more
+    are removed (``Customers::Metadata::UpdateService``)."""
     by_id = {item["id"]: item for item in existing}
+    now = lago_timestamp(timezone.now())
     merged = []
     for item in incoming:
         kept = by_id.get(item.get("id") or "")
@@ -31,9 +42,33 @@ def _merge_metadata(existing: list[dict], incoming: list[dict]) -> list[dict]:
                 "key": item["key"],
                 "value": item["value"],
                 "display_in_invoice": bool(item.get("display_in_invoice", False)),
+                "created_at": (kept.get("created_at") if kept else None) or now,
             }
         )
     return merged
+
+
+def document_prefix(organization: Organization) -> str:
+    """The prefix of an organization's documents in Lago
+    (``Organization#generate_document_number_prefix``: the name's first three
+    letters, upcased, and the id's last four characters, e.g. ``ACM-1A2B``);
+    an organization numbering with a prefix of its own uses that one."""
+    if organization.number_prefix:
+        return organization.number_prefix.upper()
+    return f"{organization.name[:3].upper()}-{organization.id.hex[-4:].upper()}"
+
+
+def _number_new_customer(customer: Customer, organization: Organization) -> None:
+    """Lago's ``Sequenced`` and ``Customer#ensure_slug``: the next number among
+    the organization's customers, deleted ones included, and the slug
+    ``<document prefix>-<number, 3 digits at least>``. The organization row
+    is the lock that serializes two creations (as it does numbering)."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).values_list("pk").get()
+    last = Customer.all_objects.filter(organization=organization).aggregate(m=Max("sequential_id"))[
+        "m"
+    ]
+    customer.sequential_id = (last or 0) + 1
+    customer.slug = f"{document_prefix(organization)}-{customer.sequential_id:03d}"
 
 
 def customer_upsert(
@@ -63,6 +98,7 @@ def customer_upsert(
                 created = customer is None
                 if created:
                     customer = Customer(organization=organization, external_id=external_id)
+                    _number_new_customer(customer, organization)
                 elif (
                     values.get("currency")
                     and customer.currency
@@ -146,6 +182,55 @@ def tax_update(*, tax: Tax, data: dict[str, Any]) -> Tax:
             raise ValidationFailed({"code": ["value_already_exist"]}) from exc
         raise
     return tax
+
+
+@transaction.atomic
+def tax_delete(*, tax: Tax) -> Tax:
+    """Delete a tax as lago-api's ``Taxes::DestroyService`` does: soft (issued
+    invoices keep their copy of it, and its code stays taken), no longer
+    applied to any customer or add-on, nor as an organization default (the
+    default taxes are read among taxes not deleted). Deleting a deleted tax
+    changes nothing. Unlike lago-api, drafts that carry the tax keep it: this
+    service has no draft refresh (a draft's amounts change only through
+    ``invoice_create``)."""
+    if tax.deleted_at is not None:
+        return tax
+    Customer.taxes.through.objects.filter(tax=tax).delete()
+    AddOn.taxes.through.objects.filter(tax=tax).delete()
+    tax.deleted_at = timezone.now()
+    tax.save(update_fields=["deleted_at", "updated_at"])
+    return tax
+
+
+def add_on_delete(*, add_on: AddOn) -> AddOn:
+    """Delete an add-on as lago-api's ``AddOns::DestroyService`` does: soft,
+    so fees already made from it keep their link; its code may be reused."""
+    add_on.deleted_at = timezone.now()
+    add_on.save(update_fields=["deleted_at", "updated_at"])
+    return add_on
+
+
+@transaction.atomic
+def customer_delete(*, customer: Customer) -> Customer:
+    """Delete a customer as lago-api does (``Customers::DestroyService``, then
+    ``Customers::TerminateRelationsService``): soft, so its issued invoices
+    stay untouched and keep showing it; its external_id becomes free for a new
+    customer; its drafts are finalized, here in the same transaction (lago-api
+    queues that five minutes later), so none is left behind unnumbered."""
+    # Imported here: invoices' services build on this module (taxes, customers).
+    from invoicing.services.invoices import invoice_finalize
+
+    locked = Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    if locked is None:
+        raise NotFound("customer")
+    locked.deleted_at = timezone.now()
+    locked.save(update_fields=["deleted_at", "updated_at"])
+    drafts = Invoice.objects.filter(customer=locked, status=Invoice.Status.DRAFT).order_by(
+        "created_at", "id"
+    )
+    for draft in drafts:
+        invoice_finalize(invoice=draft)
+    return locked
 
 
 def taxes_by_codes(*, organization: Organization, codes: list[str]) -> list[Tax]:

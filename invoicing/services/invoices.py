@@ -32,7 +32,7 @@ from invoicing.money import (
     compute_totals,
     is_currency,
 )
-from invoicing.services.catalog import taxes_by_codes
+from invoicing.services.catalog import lago_timestamp, taxes_by_codes
 from invoicing.services.events import event_record
 from invoicing.services.pdf import invoice_pdf_regenerate, invoice_pdf_request
 
@@ -46,8 +46,10 @@ class FeeInput:
     unit_amount_cents: Decimal | None = None
     description: str | None = None
     invoice_display_name: str | None = None
-    from_datetime: dt.datetime | None = None
-    to_datetime: dt.datetime | None = None
+    # A datetime, or the ISO 8601 text a client sent (checked with the other
+    # boundary rules, in lago-api's order: after the add-ons are found).
+    from_datetime: dt.datetime | str | None = None
+    to_datetime: dt.datetime | str | None = None
     tax_codes: list[str] | None = None
     # Plan grouping and billing type, for invoices built by other billing
     # systems (and the demo seed); Lago's one-off API sends none of these.
@@ -88,8 +90,70 @@ def _applicable_taxes(
     return add_on_taxes or inherited
 
 
-def _fee_window_ok(fee: FeeInput) -> bool:
-    return not (fee.from_datetime and fee.to_datetime and fee.from_datetime > fee.to_datetime)
+def _iso8601(value: dt.datetime | str) -> dt.datetime | None:
+    """``value`` as a datetime if it is one or ISO 8601 text (a date alone is
+    its midnight; no offset is UTC, lago-api's ``Time.zone``), else None."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _fee_boundaries(fee: FeeInput) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """A fee's period, checked as ``Fees::OneOffService#valid_boundaries?``
+    does: neither bound, or both, each valid ISO 8601, ``from <= to``;
+    anything else is lago-api's ``{"boundaries": ["values_are_invalid"]}``."""
+    if fee.from_datetime is None and fee.to_datetime is None:
+        return None, None
+    start = _iso8601(fee.from_datetime) if fee.from_datetime is not None else None
+    end = _iso8601(fee.to_datetime) if fee.to_datetime is not None else None
+    if start is None or end is None or start > end:
+        raise ValidationFailed({"boundaries": ["values_are_invalid"]})
+    return start, end
+
+
+# lago-api's invoice metadata rules (``Metadata::InvoiceMetadata``): at most
+# COUNT_PER_INVOICE items, keys of up to 20 characters, values of up to 140.
+INVOICE_METADATA_MAX_ITEMS = 5
+INVOICE_METADATA_MAX_KEY = 20
+INVOICE_METADATA_MAX_VALUE = 140
+
+
+def _check_invoice_metadata(existing: list[dict], incoming: list[dict]) -> None:
+    """Each item as lago-api saves it, one after the other
+    (``Invoices::Metadata::UpdateService``), failing on the first invalid one
+    with that item's errors (``{"key": [...]}``, ``{"value": [...]}``): keys
+    present and unique on the invoice (items not sent any more are removed
+    only after all are saved, so a key may not be reused without its item's
+    id), values present; a value's length is checked only when it changes."""
+    items = {item["id"]: dict(item) for item in existing}
+    for payload in incoming:
+        key, value = payload.get("key") or "", payload.get("value") or ""
+        current = items.get(payload.get("id") or "")
+        errors: dict[str, list[str]] = {}
+        if not key.strip():
+            errors["key"] = ["value_is_mandatory"]
+        elif len(key) > INVOICE_METADATA_MAX_KEY:
+            errors["key"] = ["value_is_too_long"]
+        elif key in [m["key"] for m in items.values() if m is not current]:
+            errors["key"] = ["value_already_exist"]
+        if not value.strip():
+            errors["value"] = ["value_is_mandatory"]
+        elif len(value) > INVOICE_METADATA_MAX_VALUE and (
+            current is None or current["value"] != value
+        ):
+            errors["value"] = ["value_is_too_long"]
+        if errors:
+            raise ValidationFailed(errors)
+        if current is None:
+            new_id = f"new-{len(items)}"
+            items[new_id] = {"id": new_id, "key": key, "value": value}
+        else:
+            current.update(key=key, value=value)
 
 
 @transaction.atomic
@@ -105,9 +169,11 @@ def invoice_create(
     metadata: list[dict[str, Any]] | None = None,
     credits: list[CreditInput] = (),
     invoice_type: str = Invoice.InvoiceType.ONE_OFF,
+    billing_entity_code: str | None = None,
 ) -> Invoice:
     """Create a one-off invoice from add-ons, ``finalized`` unless ``draft`` is
-    asked; finalizing numbers it (see ``invoice_finalize``)."""
+    asked; finalizing numbers it (see ``invoice_finalize``). A
+    ``billing_entity_code`` must name the organization's billing entity."""
     customer = (
         Customer.objects.select_for_update()
         .filter(organization=organization, external_id=external_customer_id)
@@ -126,6 +192,13 @@ def invoice_create(
     }
     if codes - add_ons.keys():
         raise NotFound("add_on")
+    # ``Invoices::CreateOneOffService#resolve_billing_entity``, after the add-ons.
+    if billing_entity_code and billing_entity_code != organization.billing_entity_code:
+        raise NotFound("billing_entity")
+    if metadata:
+        if len(metadata) > INVOICE_METADATA_MAX_ITEMS:
+            raise ValidationFailed({"metadata": ["invalid_count"]})
+        _check_invoice_metadata([], metadata)
 
     currency = currency or customer.currency or add_ons[fees[0].add_on_code].amount_currency
     if not is_currency(currency):
@@ -142,6 +215,7 @@ def invoice_create(
         Tax.objects.filter(organization=organization, applied_to_organization=True)
     )
     resolved: list[tuple[FeeInput, AddOn, list[Tax], Decimal, Decimal]] = []
+    windows: list[tuple[dt.datetime | None, dt.datetime | None]] = []
     for index, fee in enumerate(fees):
         add_on = add_ons[fee.add_on_code]
         units = fee.units if fee.units is not None else Decimal(1)
@@ -150,8 +224,7 @@ def invoice_create(
             if fee.unit_amount_cents is not None
             else Decimal(add_on.amount_cents)
         )
-        if not _fee_window_ok(fee):
-            raise ValidationFailed({f"fees.{index}.to_datetime": ["value_is_out_of_range"]})
+        windows.append(_fee_boundaries(fee))
         if abs(units * unit_amount) > MAX_AMOUNT_CENTS:
             raise ValidationFailed({f"fees.{index}.unit_amount_cents": ["value_is_out_of_range"]})
         resolved.append((fee, add_on, _applicable_taxes(fee, add_on, organization, inherited),
@@ -200,8 +273,8 @@ def invoice_create(
     tax_by_code = {t.code: t for _, _, taxes, _, _ in resolved for t in taxes}
     fee_rows = []
     fee_tax_rows = []
-    for position, ((fee, add_on, _taxes, units, unit_amount), out) in enumerate(
-        zip(resolved, totals.fees, strict=True)
+    for position, ((fee, add_on, _taxes, units, unit_amount), out, window) in enumerate(
+        zip(resolved, totals.fees, windows, strict=True)
     ):
         row = Fee(
             invoice=invoice,
@@ -224,8 +297,8 @@ def invoice_create(
             taxes_rate=out.taxes_rate,
             taxes_amount_cents=out.taxes_amount_cents,
             taxes_precise_amount_cents=out.taxes_precise_amount_cents,
-            from_datetime=fee.from_datetime,
-            to_datetime=fee.to_datetime,
+            from_datetime=window[0],
+            to_datetime=window[1],
             billing_type=fee.billing_type,
             plan_name=fee.plan_name,
             plan_id=fee.plan_id,
@@ -293,7 +366,7 @@ def _applied_credit_amounts(credits, totals) -> list[tuple[CreditInput, int]]:
 
 def _invoice_metadata(existing: list[dict], incoming: list[dict]) -> list[dict]:
     by_id = {item["id"]: item for item in existing}
-    now = timezone.now().isoformat()
+    now = lago_timestamp(timezone.now())
     result = []
     for item in incoming:
         kept = by_id.get(item.get("id") or "")
@@ -413,7 +486,20 @@ def invoice_update(
     payment_status: str | None = None,
     metadata: list[dict[str, Any]] | None = None,
 ) -> Invoice:
+    """Change an invoice's payment status and metadata, refused in the order
+    lago-api refuses (``Api::V1::InvoicesController#update``, then
+    ``Invoices::UpdateService``): a voided invoice, metadata on a draft (even
+    an empty list), an unknown payment status, more than five metadata items,
+    a payment status on a draft, then each metadata item's own rules."""
     locked = _locked_invoice(invoice)
+    if locked.status == Invoice.Status.VOIDED:
+        raise NotAllowed("a voided invoice cannot change", code="update_on_voided_invoice")
+    if locked.status == Invoice.Status.DRAFT and metadata is not None:
+        raise NotAllowed("a draft invoice has no metadata", code="metadata_on_draft_invoice")
+    if payment_status is not None and payment_status not in Invoice.PaymentStatus.values:
+        raise ValidationFailed({"payment_status": ["value_is_invalid"]})
+    if metadata and len(metadata) > INVOICE_METADATA_MAX_ITEMS:
+        raise ValidationFailed({"metadata": ["invalid_count"]})
     payment_changed = payment_status is not None and payment_status != locked.payment_status
     if payment_changed:
         if locked.status == Invoice.Status.DRAFT:
@@ -426,10 +512,26 @@ def invoice_update(
             locked.total_amount_cents if payment_status == Invoice.PaymentStatus.SUCCEEDED else 0
         )
     if metadata is not None:
+        _check_invoice_metadata(locked.metadata, metadata)
         locked.metadata = _invoice_metadata(locked.metadata, metadata)
     locked.save()
     if payment_changed:
         event_record(
             invoice=locked, event_type=WebhookEvent.EventType.INVOICE_PAYMENT_STATUS_UPDATED
         )
+    return locked
+
+
+@transaction.atomic
+def invoice_delete(*, invoice: Invoice) -> Invoice:
+    """Delete a draft as lago-api's ``Invoices::DeleteService`` does: the row
+    stays, with status ``deleted``, hidden from every read; an
+    ``invoice.deleted`` webhook tells the endpoints. Anything but a draft is
+    refused (``not_deletable``): an issued invoice never changes."""
+    locked = _locked_invoice(invoice)
+    if locked.status != Invoice.Status.DRAFT:
+        raise NotAllowed("only a draft invoice can be deleted", code="not_deletable")
+    locked.status = Invoice.Status.DELETED
+    locked.save(update_fields=["status", "updated_at"])
+    event_record(invoice=locked, event_type=WebhookEvent.EventType.INVOICE_DELETED)
     return locked

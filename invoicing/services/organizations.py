@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -55,9 +57,23 @@ def _full_clean(organization: Organization) -> None:
         ) from exc  # fmt: skip
 
 
+def billing_entity_code_for(organization: Organization) -> str:
+    """The code Lago gives an organization's default billing entity: its name
+    as Rails' ``parameterize(separator: "_")`` writes it (accents dropped,
+    runs of other characters as one "_", lowercase;
+    ``Organizations::CreateService``). A name with no Latin letter or digit
+    would give none; its id then names it."""
+    ascii_name = unicodedata.normalize("NFKD", organization.name).encode("ascii", "ignore")
+    code = re.sub(r"[^a-z0-9\-_]+", "_", ascii_name.decode(), flags=re.IGNORECASE)
+    code = re.sub(r"_{2,}", "_", code).strip("_").lower()
+    return code or f"org_{organization.id.hex[:8]}"
+
+
 @transaction.atomic
 def organization_create(*, name: str, **fields) -> tuple[Organization, IssuedApiKey]:
     organization = Organization(name=name, **fields)
+    # Fixed at creation, as Lago's: renaming the organization keeps the code.
+    organization.billing_entity_code = billing_entity_code_for(organization)
     _full_clean(organization)
     organization.save()
     return organization, api_key_issue(organization=organization, name="default")

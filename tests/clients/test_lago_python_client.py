@@ -1,6 +1,7 @@
 """lago-python-client 1.55.0, unchanged, against a live server: its pydantic
 models must parse every response."""
 
+import httpx
 import pytest
 from lago_python_client.client import Client
 from lago_python_client.exceptions import LagoApiError
@@ -167,3 +168,117 @@ def test_the_client_reads_customer_taxes_and_precise_fee_amounts(lago):
     assert second.precise_coupons_amount_cents == "0.0"
     assert second.total_aggregated_units is None
     assert first.from_date and first.to_date
+
+
+def test_the_client_drives_every_list_filter_and_the_new_routes(lago, live_server):
+    """Issue 14 through lago-python-client's own methods: ``find_all(options)``
+    sends the options as the query string (``urlencode(..., doseq=True)``, so
+    ``{"statuses[]": [...]}`` repeats the key, as Rails reads arrays) and
+    ``destroy`` sends DELETE to ``/<resource>/<id>``. Expected answers as
+    lago-api's InvoicesQuery, CustomersQuery and destroy services give them."""
+    client, organization = lago
+    code = organization.billing_entity_code
+    client.taxes.create(Tax(name="VAT", code="vat", rate=20.0))
+    client.add_ons.create(AddOn(name="Setup", code="setup", amount_cents=10_000,
+                                amount_currency="EUR"))  # fmt: skip
+    client.add_ons.create(AddOn(name="Small", code="small", amount_cents=2_500,
+                                amount_currency="USD"))  # fmt: skip
+    acme = client.customers.create(
+        Customer(external_id="acme", name="Acme Corp", email="billing@acme.example",
+                 currency="EUR", tax_codes=["vat"], billing_entity_code=code)
+    )  # fmt: skip
+    assert acme.billing_entity_code == code and acme.phone is None
+    client.customers.create(Customer(external_id="globex", name="Globex", currency="USD"))
+
+    # a1: 100.00 + 20 % VAT, EUR; g1: 25.00, USD, paid; g2: zero units, so
+    # nothing to pay and finalized as paid (CreateOneOffService), then voided.
+    a1 = client.invoices.create(_one_off("acme", [InvoiceFee(add_on_code="setup")],
+                                         billing_entity_code=code))  # fmt: skip
+    g1 = client.invoices.create(_one_off("globex", [InvoiceFee(add_on_code="small")]))
+    g2 = client.invoices.create(_one_off("globex", [InvoiceFee(add_on_code="small", units=0)]))
+    assert (a1.total_amount_cents, g2.total_amount_cents) == (12_000, 0)
+    client.invoices.update(InvoiceUpdate(payment_status="succeeded"), g1.lago_id)
+    metadata = InvoiceMetadataList(__root__=[InvoiceMetadata(key="po", value="42")])
+    client.invoices.update(InvoiceUpdate(metadata=metadata), a1.lago_id)
+    client.invoices.void(g2.lago_id)
+
+    def ids(options):
+        return [invoice.lago_id for invoice in client.invoices.find_all(options)["invoices"]]
+
+    assert ids({}) == [g2.lago_id, g1.lago_id, a1.lago_id]
+    assert ids({"statuses[]": ["finalized", "voided"], "currency": "USD"}) == [
+        g2.lago_id, g1.lago_id
+    ]  # fmt: skip
+    assert ids({"status": "voided"}) == [g2.lago_id]
+    assert ids({"payment_statuses[]": ["succeeded", "failed"]}) == [g2.lago_id, g1.lago_id]
+    assert ids({"payment_status": "pending", "currency": "EUR"}) == [a1.lago_id]
+    assert ids({"search_term": "acme"}) == [a1.lago_id]
+    assert ids({"search_term": g1.number}) == [g1.lago_id]
+    assert ids({"search_term": g1.lago_id}) == [g1.lago_id]
+    assert ids({"invoice_type": "one_off", "amount_from": 1, "amount_to": 12_000}) == [
+        g1.lago_id, a1.lago_id
+    ]  # fmt: skip
+    assert ids({"payment_overdue": "false", "payment_dispute_lost": "false"}) == ids({})
+    assert ids({"payment_overdue": "true"}) == []
+    assert ids({"self_billed": "true"}) == []
+    assert ids({"metadata[po]": "42"}) == [a1.lago_id]
+    assert ids({"metadata[po]": ""}) == [g2.lago_id, g1.lago_id]
+    assert ids({"customer_external_id": "globex"}) == [g2.lago_id, g1.lago_id]
+    assert ids({"external_customer_id": "acme"}) == [a1.lago_id]
+    assert ids({"billing_entity_codes[]": [code]}) == ids({})
+    today = a1.issuing_date
+    assert ids({"issuing_date_from": today, "issuing_date_to": today}) == ids({})
+    page = client.invoices.find_all({"per_page": 2, "page": 2})
+    assert [i.lago_id for i in page["invoices"]] == [a1.lago_id]
+    assert page["meta"] == {"current_page": 2, "next_page": None, "prev_page": 1,
+                            "total_pages": 2, "total_count": 3}  # fmt: skip
+    with pytest.raises(LagoApiError) as error:
+        client.invoices.find_all({"statuses[]": ["paid"]})
+    assert error.value.status_code == 422
+    assert error.value.response["error_details"] == {
+        "status": {"0": ["must be one of: draft, finalized, voided, failed, pending"]}
+    }
+    with pytest.raises(LagoApiError) as error:
+        client.invoices.find_all({"billing_entity_codes[]": ["nope"]})
+    assert error.value.response["code"] == "billing_entity_not_found"
+
+    found = client.customers.find_all({"search_term": "ACME.EX"})["customers"]
+    assert [c.external_id for c in found] == ["acme"]
+
+    # The customer's invoices: the client's find_all for a child resource sends
+    # no Authorization header (mixins.FindAllChildrenCommandMixin), so Lago and
+    # this service both answer 401; the route itself, called with the key:
+    with pytest.raises(LagoApiError) as error:
+        client.customer_invoices.find_all("acme", {"status": "finalized"})
+    assert error.value.status_code == 401
+    response = httpx.get(f"{live_server.url}/api/v1/customers/acme/invoices",
+                         params={"status": "finalized"},
+                         headers={"Authorization": f"Bearer {client.api_key}"})  # fmt: skip
+    assert [i["lago_id"] for i in response.json()["invoices"]] == [a1.lago_id]
+
+    # DELETE routes, answered with the deleted object.
+    response = httpx.post(
+        f"{live_server.url}/api/v1/invoices",
+        json={"invoice": {"external_customer_id": "acme", "status": "draft",
+                          "fees": [{"add_on_code": "setup"}]}},
+        headers={"Authorization": f"Bearer {client.api_key}"},
+    )  # fmt: skip
+    draft_id = response.json()["invoice"]["lago_id"]
+    assert client.invoices.destroy(draft_id).status == "deleted"
+    with pytest.raises(LagoApiError) as error:
+        client.invoices.destroy(a1.lago_id)
+    assert (error.value.status_code, error.value.response["code"]) == (405, "not_deletable")
+    assert client.taxes.destroy("vat").code == "vat"
+    assert client.customers.find("acme").taxes.__root__ == []
+    assert client.add_ons.destroy("small").code == "small"
+    with pytest.raises(LagoApiError) as error:
+        client.add_ons.find("small")
+    assert error.value.status_code == 404
+    deleted = client.customers.destroy("globex")
+    assert deleted.external_id == "globex"
+    with pytest.raises(LagoApiError):
+        client.customers.find("globex")
+    # Issued invoices are untouched and still listed by their customer's id.
+    assert client.invoices.find(g1.lago_id).total_amount_cents == g1.total_amount_cents
+    assert ids({"external_customer_id": "globex"}) == [g2.lago_id, g1.lago_id]
+    assert client.invoices.find(a1.lago_id).applied_taxes.__root__[0].tax_code == "vat"

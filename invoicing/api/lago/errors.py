@@ -15,6 +15,16 @@ from invoicing.errors import AlreadyExists, NotAllowed, NotFound, ValidationFail
 
 logger = logging.getLogger("invoicing.api")
 
+
+class ParamMissing(Exception):
+    """The body's root key (``{"invoice": {...}}``) is absent, empty or not an
+    object: Rails' ``ActionController::ParameterMissing``."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
 # DRF's error codes, in Lago's words.
 _CODE_MAP = {
     "required": "value_is_mandatory",
@@ -84,6 +94,11 @@ def lago_error(status: int, code: str | None = None, **extra) -> dict:
 
 
 def error_body(exc: Exception) -> tuple[int, dict] | None:
+    if isinstance(exc, ParamMissing):
+        # ``Api::BaseController`` rescues it with ``bad_request_error``: no
+        # code, the exception's message (Rails 8's wording) in ``error``.
+        message = f"param is missing or the value is empty or invalid: {exc.name}"
+        return 400, {"status": 400, "error": f"BadRequest: {message}"}
     if isinstance(exc, NotFound):
         return 404, lago_error(404, exc.code)
     if isinstance(exc, ValidationFailed):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
 
-from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from invoicing.api.fields import (
     CountryField,
@@ -16,8 +20,11 @@ from invoicing.api.fields import (
     MinorUnitsField,
     TimezoneField,
 )
+from invoicing.errors import ValidationFailed
 from invoicing.models import Customer, Invoice, Organization, VatCategory
 from invoicing.money import MAX_AMOUNT_CENTS, currency_exponent
+from invoicing.pdf.locales import SUPPORTED_LOCALES
+from invoicing.selectors import VISIBLE_INVOICE_STATUSES, InvoiceFilters
 
 # Largest number of fees one invoice may carry (the renderer is measured up to
 # 10,000 lines).
@@ -26,19 +33,114 @@ MAX_FEES = 10_000
 # ---------------------------------------------------------------- input
 
 
+def _refuse(field: str, code: str):
+    """A validation error under ``field`` with Lago's error code as is."""
+    return serializers.ValidationError({field: [ErrorDetail(code, code=code)]})
+
+
 class MetadataItemInput(InputSerializer):
+    """A metadata item, read as sent: its rules (presence, lengths, unique
+    keys) are lago-api's, checked where lago-api checks them, with its error
+    bodies (``CustomerInput.validate``, the invoice services)."""
+
     id = serializers.CharField(required=False, max_length=64)
-    key = serializers.CharField(max_length=255)
-    value = serializers.CharField(max_length=1000, allow_blank=True)
+    key = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    value = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     display_in_invoice = serializers.BooleanField(required=False)
 
 
+# lago-api's ``config.i18n.available_locales`` (config/application.rb): the
+# document locales it accepts, exactly as spelled there.
+LAGO_DOCUMENT_LOCALES = ("en", "fr", "nb", "de", "it", "es", "sv", "pt-BR", "zh-TW")
+# Beyond Lago: the other languages this service's PDFs are written in
+# (invoicing/pdf/locales.py), spelled the same way.
+DOCUMENT_LOCALES = LAGO_DOCUMENT_LOCALES + tuple(
+    sorted({key.replace("_", "-") for key in SUPPORTED_LOCALES} - set(LAGO_DOCUMENT_LOCALES))
+)
+
+
+def _invalid(code: str) -> serializers.ValidationError:
+    return serializers.ValidationError(ErrorDetail(code, code=code))
+
+
+class LagoCountryField(CountryField):
+    """lago-api's ``CountryCodeValidator`` (ISO 3166-1 alpha-2, upcased first)
+    and its error code."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            raise _invalid("not_a_valid_country_code") from None
+
+
+# lago-api's ``Regex::EMAIL`` (RFC 5322, with Unicode letters, marks and
+# numbers in the local part): the quoted local part and the domain, in
+# ASCII; the unquoted local part is checked character by character below
+# (Python's ``re`` has no ``\p{M}``).
+_EMAIL_QUOTED = (
+    r'"(?:[\x01-\x08\x0b\x0c\x0e-\x1f\x21\x23-\x5b\x5d-\x7f]'
+    r'|\\[\x01-\x09\x0b\x0c\x0e-\x7f])*"'
+)
+_EMAIL_DOMAIN = re.compile(
+    r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+    r"|\[(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?"
+    r"|[a-zA-Z0-9-]*[a-zA-Z0-9]:(?:[\x01-\x08\x0b\x0c\x0e-\x1f\x21-\x5a\x53-\x7f]"
+    r"|\\[\x01-\x09\x0b\x0c\x0e-\x7f])+)\])\Z"
+)
+_EMAIL_SPECIALS = frozenset("!#$%&'*+/=?^_`{|}~-")
+# ``EmailSanitizer``: dash look-alikes become "-", invisible characters go.
+_DASH_LOOKALIKES = re.compile("[\u2012\u2013\u2014\u2015\u2043\u2212]")
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u00a0\u200e\u200f\ufeff]")
+
+
+def _email_local_ok(local: str) -> bool:
+    if re.fullmatch(_EMAIL_QUOTED, local):
+        return True
+    atoms = local.split(".")
+    return all(
+        atom and all(ch in _EMAIL_SPECIALS or unicodedata.category(ch)[0] in "LMN" for ch in atom)
+        for atom in atoms
+    )
+
+
+def lago_email_ok(address: str) -> bool:
+    """One address as lago-api's ``EmailValidator`` accepts it."""
+    local, at, domain = address.rpartition("@")
+    return bool(at) and _email_local_ok(local) and bool(_EMAIL_DOMAIN.match(domain))
+
+
+class LagoEmailField(serializers.CharField):
+    """A customer's email as lago-api takes it: sanitized (``EmailSanitizer``),
+    then each comma-separated address checked (``EmailValidator``); an empty
+    one is no email and not checked."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        value = _INVISIBLE.sub("", _DASH_LOOKALIKES.sub("-", value)).strip()
+        if value and not all(lago_email_ok(a.strip()) for a in value.split(",")):
+            raise _invalid("invalid_email_format")
+        return value
+
+
 class BillingConfigurationInput(InputSerializer):
-    document_locale = serializers.CharField(required=False, max_length=16, allow_blank=True)
+    # Checked with the customer's own fields (its error is the customer's
+    # ``document_locale``, as lago-api's model validation reports it).
+    document_locale = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=16
+    )
+
+
+# lago-api's ``Metadata::CustomerMetadata``: at most five items, keys of up to
+# 20 characters and values of up to 100, both present.
+CUSTOMER_METADATA_MAX_ITEMS = 5
+CUSTOMER_METADATA_MAX_KEY = 20
+CUSTOMER_METADATA_MAX_VALUE = 100
 
 
 class CustomerInput(InputSerializer):
     external_id = serializers.CharField(max_length=255)
+    billing_entity_code = serializers.CharField(required=False, allow_blank=True, max_length=255)
     name = serializers.CharField(required=False, max_length=255, allow_blank=True)
     firstname = serializers.CharField(required=False, max_length=255, allow_blank=True)
     lastname = serializers.CharField(required=False, max_length=255, allow_blank=True)
@@ -50,7 +152,7 @@ class CustomerInput(InputSerializer):
     tax_identification_number = serializers.CharField(
         required=False, max_length=255, allow_blank=True
     )
-    email = serializers.CharField(required=False, max_length=255, allow_blank=True)
+    email = LagoEmailField(required=False, max_length=255, allow_blank=True)
     phone = serializers.CharField(required=False, max_length=64, allow_blank=True)
     url = serializers.CharField(required=False, max_length=255, allow_blank=True)
     address_line1 = serializers.CharField(required=False, max_length=255, allow_blank=True)
@@ -58,7 +160,7 @@ class CustomerInput(InputSerializer):
     city = serializers.CharField(required=False, max_length=255, allow_blank=True)
     state = serializers.CharField(required=False, max_length=255, allow_blank=True)
     zipcode = serializers.CharField(required=False, max_length=64, allow_blank=True)
-    country = CountryField(required=False)
+    country = LagoCountryField(required=False)
     currency = CurrencyField(required=False)
     timezone = TimezoneField(required=False, max_length=64, allow_blank=True)
     net_payment_term = serializers.IntegerField(required=False, min_value=0, max_value=3650)
@@ -68,10 +170,37 @@ class CustomerInput(InputSerializer):
         child=serializers.CharField(max_length=255), required=False, max_length=50
     )
 
+    def validate_metadata(self, items):
+        """lago-api's rules, with its error bodies: the count under
+        ``metadata`` (``UpsertFromApiService``), an item's own errors under
+        ``key`` / ``value`` (the item is the record that fails)."""
+        if len(items) > CUSTOMER_METADATA_MAX_ITEMS:
+            raise _invalid("invalid_count")
+        return items
+
     def validate(self, attrs):
         billing = attrs.pop("billing_configuration", None) or {}
         if "document_locale" in billing:
+            # lago-api's ``LanguageCodeValidator``: one of the supported
+            # locales as spelled (``pt-BR``, not ``pt_BR``); "" is none.
+            if billing["document_locale"] not in DOCUMENT_LOCALES:
+                raise _refuse("document_locale", "not_a_valid_language_code")
             attrs["document_locale"] = billing["document_locale"]
+        attrs.pop("billing_entity_code", None)  # checked by the view, first
+        seen: set[str] = set()
+        for item in attrs.get("metadata") or ():
+            key, value = item.get("key") or "", item.get("value") or ""
+            if not key.strip():
+                raise _refuse("key", "value_is_mandatory")
+            if len(key) > CUSTOMER_METADATA_MAX_KEY:
+                raise _refuse("key", "value_is_too_long")
+            if key in seen:
+                raise _refuse("key", "value_already_exist")
+            seen.add(key)
+            if not value.strip():
+                raise _refuse("value", "value_is_mandatory")
+            if len(value) > CUSTOMER_METADATA_MAX_VALUE:
+                raise _refuse("value", "value_is_too_long")
         return attrs
 
 
@@ -110,16 +239,20 @@ class AddOnInput(InputSerializer):
 
 class InvoiceFeeInput(InputSerializer):
     add_on_code = serializers.CharField(max_length=255)
+    # Zero is a fee of nothing, which lago-api accepts (``Fee`` validates
+    # ``units >= 0``).
     units = FlexibleDecimalField(
-        required=False, max_digits=22, decimal_places=10, min_value=Decimal("0.0000000001")
+        required=False, max_digits=22, decimal_places=10, min_value=Decimal(0)
     )
     unit_amount_cents = MinorUnitsField(
         required=False, min_value=Decimal(0), max_value=Decimal(MAX_AMOUNT_CENTS)
     )
     description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     invoice_display_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    from_datetime = serializers.DateTimeField(required=False)
-    to_datetime = serializers.DateTimeField(required=False)
+    # ISO 8601, both or neither: checked with lago-api's ``boundaries`` error
+    # once the add-ons are found (``invoice_create``).
+    from_datetime = serializers.CharField(required=False, max_length=128)
+    to_datetime = serializers.CharField(required=False, max_length=128)
     tax_codes = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False, max_length=50
     )
@@ -131,30 +264,148 @@ class InvoiceCreateInput(InputSerializer):
     status = serializers.ChoiceField(
         required=False, choices=[Invoice.Status.DRAFT, Invoice.Status.FINALIZED]
     )
+    billing_entity_code = serializers.CharField(required=False, allow_blank=True, max_length=255)
     purchase_order_number = serializers.CharField(required=False, allow_blank=True, max_length=255)
     net_payment_term = serializers.IntegerField(required=False, min_value=0, max_value=3650)
     fees = InvoiceFeeInput(many=True, allow_empty=False, max_length=MAX_FEES)
+    # Beyond lago-api's create (which takes none), under its update's rules.
     metadata = MetadataItemInput(many=True, required=False, max_length=50)
+
+
+class UncheckedChoiceField(serializers.ChoiceField):
+    """Documents its choices in the schema but takes any text: the service
+    refuses an unknown one, in the order lago-api refuses things."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (str, int)):
+            self.fail("invalid_choice", input=data)
+        return str(data)
 
 
 class InvoiceUpdateInput(InputSerializer):
-    payment_status = serializers.ChoiceField(required=False, choices=Invoice.PaymentStatus.values)
+    payment_status = UncheckedChoiceField(required=False, choices=Invoice.PaymentStatus.values)
     metadata = MetadataItemInput(many=True, required=False, max_length=50)
 
 
-class InvoiceListFilters(InputSerializer):
-    page = serializers.IntegerField(required=False, min_value=1, default=1)
-    per_page = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
-    external_customer_id = serializers.CharField(required=False, max_length=255)
-    status = serializers.ChoiceField(required=False, choices=Invoice.Status.values)
-    payment_status = serializers.ChoiceField(required=False, choices=Invoice.PaymentStatus.values)
-    issuing_date_from = serializers.DateField(required=False)
-    issuing_date_to = serializers.DateField(required=False)
+# ------------------------------------------------------- list parameters
+
+PAYMENT_STATUSES = ("pending", "succeeded", "failed")
+# dry-types' ``Params::Bool``, which lago-api's filter contract checks with...
+_BOOL_TRUE = frozenset("1 on On ON t true True TRUE T y yes Yes YES Y".split())
+_BOOL_FALSE = frozenset("0 off Off OFF f false False FALSE F n no No NO N".split())
+# ...and ActiveModel's boolean cast, which its query applies: only these are
+# false (so "no" passes the contract as false and filters as true).
+_CAST_FALSE = frozenset("0 f F false FALSE off OFF".split())
 
 
-class PageFilters(InputSerializer):
-    page = serializers.IntegerField(required=False, min_value=1, default=1)
-    per_page = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+def _query_value(query, name: str) -> str | list[str] | None:
+    """A query parameter as Rails reads it: ``name[]=a&name[]=b`` is a list,
+    ``name=a`` a string (the last one sent)."""
+    if f"{name}[]" in query:
+        return query.getlist(f"{name}[]")
+    return query.get(name)
+
+
+def _one_of(name: str, value, allowed) -> tuple[str, ...] | None:
+    """A string or a list of strings among ``allowed``, refused with
+    dry-validation's messages as lago-api answers them."""
+    listed = ", ".join(allowed)
+    if value in (None, "", []):
+        return None
+    if isinstance(value, str):
+        if value not in allowed:
+            raise ValidationFailed({name: [f"must be one of: {listed} or must be an array"]})
+        return (value,)
+    wrong = {str(i): [f"must be one of: {listed}"] for i, v in enumerate(value) if v not in allowed}
+    if wrong:
+        raise ValidationFailed({name: wrong})
+    return tuple(value)
+
+
+def _boolean(name: str, value, *, contract: bool) -> bool | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, list):
+        value = value[-1]
+    if contract and value not in _BOOL_TRUE | _BOOL_FALSE:
+        raise ValidationFailed({name: ["must be boolean"]})
+    return value not in _CAST_FALSE
+
+
+def _amount(name: str, value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        amount = Decimal(value if isinstance(value, str) else value[-1])
+    except (InvalidOperation, ValueError, TypeError):
+        amount = None
+    if amount is None or not amount.is_finite():
+        # lago-api casts it in SQL (``?::numeric``) and fails with a 500.
+        raise ValidationFailed({name: ["value_is_invalid"]})
+    return amount
+
+
+def _query_date(value) -> dt.date | None:
+    """``Date.iso8601`` or nothing: lago-api ignores a date it cannot read."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _strings(value) -> tuple[str, ...] | None:
+    if value in (None, "", []):
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def invoice_filters(query, *, customer_external_id: str | None = None) -> InvoiceFilters:
+    """The invoice list's query string as lago-api's ``InvoiceIndex`` and
+    ``InvoicesQueryFiltersContract`` read it. Scalars take the last value
+    sent, ``name[]`` parameters are lists, unreadable dates are ignored;
+    statuses and booleans outside the contract are a 422 with its messages.
+
+    ``payment_dispute_lost`` is not in lago-api's contract and its query
+    tests the raw text, so over HTTP even ``false`` selects lost disputes
+    there; here it is cast like the other booleans, as its query's own tests
+    and the API reference mean it."""
+    q = query
+    status = _query_value(q, "status") or _query_value(q, "statuses")
+    payment_status = _query_value(q, "payment_status") or _query_value(q, "payment_statuses")
+    if customer_external_id is None:
+        customer_external_id = q.get("external_customer_id") or q.get("customer_external_id")
+    metadata = []
+    for name in q:
+        match = re.fullmatch(r"metadata\[([^\[\]]+)\]", name)
+        if match:
+            metadata.append((match.group(1), q.get(name)))
+    return InvoiceFilters(
+        statuses=_one_of("status", status, VISIBLE_INVOICE_STATUSES),
+        payment_statuses=_one_of("payment_status", payment_status, PAYMENT_STATUSES),
+        currencies=_strings(_query_value(q, "currency")),
+        invoice_types=_strings(_query_value(q, "invoice_type")),
+        customer_external_id=customer_external_id or None,
+        issuing_date_from=_query_date(q.get("issuing_date_from")),
+        issuing_date_to=_query_date(q.get("issuing_date_to")),
+        amount_from=_amount("amount_from", _query_value(q, "amount_from")),
+        amount_to=_amount("amount_to", _query_value(q, "amount_to")),
+        payment_overdue=_boolean("payment_overdue", q.get("payment_overdue"), contract=True),
+        payment_dispute_lost=_boolean(
+            "payment_dispute_lost", q.get("payment_dispute_lost"), contract=False
+        ),
+        self_billed=_boolean("self_billed", q.get("self_billed"), contract=True),
+        metadata=tuple(metadata),
+        search_term=(q.get("search_term") or "").strip(),
+    )
+
+
+def billing_entity_codes(query) -> list[str] | None:
+    value = _query_value(query, "billing_entity_codes")
+    if value in (None, "", []):
+        return None
+    return [value] if isinstance(value, str) else list(value)
 
 
 # ---------------------------------------------------------------- output
@@ -175,6 +426,50 @@ def precise_major(amount, currency: str) -> str:
     return ruby_decimal(Decimal(amount).scaleb(-currency_exponent(currency)))
 
 
+def lago_datetime(value) -> str | None:
+    """A timestamp as lago-api writes one (``Time#iso8601``): UTC, whole
+    seconds, ``Z``. Stored metadata timestamps are text, read first."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+        if value is None:
+            return None
+    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat()[:-6] + "Z"
+
+
+def rails_json_datetime(value) -> str | None:
+    """A timestamp lago-api's serializer leaves to Rails' JSON encoder
+    (``payment_dispute_lost_at``): UTC with milliseconds and ``Z``."""
+    if not value:
+        return None
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+class LagoDateTimeField(serializers.DateTimeField):
+    """A timestamp in Lago's form (``lago_datetime``)."""
+
+    def to_representation(self, value):
+        return lago_datetime(value)
+
+
+class RailsJsonDateTimeField(serializers.DateTimeField):
+    def to_representation(self, value):
+        return rails_json_datetime(value)
+
+
+class BlankAsNullField(serializers.CharField):
+    """Text that Lago sends as null when unset: lago-api's customer columns
+    are nullable with no default, where this service stores "" for unset."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        return super().get_attribute(instance) or None
+
+
 class TaxOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     name = serializers.CharField()
@@ -184,7 +479,7 @@ class TaxOutput(serializers.Serializer):
     applied_to_organization = serializers.BooleanField()
     add_ons_count = serializers.SerializerMethodField()
     customers_count = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
+    created_at = LagoDateTimeField()
     vat_category_code = serializers.ChoiceField(choices=VatCategory.values)
     vat_exemption_reason = serializers.SerializerMethodField()
     vat_exemption_reason_code = serializers.SerializerMethodField()
@@ -213,34 +508,51 @@ class AddOnOutput(serializers.Serializer):
     amount_cents = serializers.IntegerField()
     amount_currency = serializers.CharField()
     description = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
+    created_at = LagoDateTimeField()
     taxes = TaxOutput(many=True, source="taxes.all")
 
 
 class MetadataOutput(serializers.Serializer):
-    lago_id = serializers.CharField(source="id")
+    """A customer's or an invoice's metadata item (schema only)."""
+
+    lago_id = serializers.CharField()
     key = serializers.CharField()
     value = serializers.CharField()
     display_in_invoice = serializers.BooleanField()
-    created_at = serializers.CharField(required=False)
+    created_at = LagoDateTimeField()
 
 
 class BillingConfigurationOutput(serializers.Serializer):
-    document_locale = serializers.SerializerMethodField()
+    """lago-api's customer ``billing_configuration`` with no payment provider:
+    what this service does not keep is null, as lago-api's unset columns."""
+
     invoice_grace_period = serializers.SerializerMethodField()
+    payment_provider = serializers.SerializerMethodField()
+    payment_provider_code = serializers.SerializerMethodField()
+    document_locale = serializers.SerializerMethodField()
+    subscription_invoice_issuing_date_anchor = serializers.SerializerMethodField()
+    subscription_invoice_issuing_date_adjustment = serializers.SerializerMethodField()
+
+    def get_invoice_grace_period(self, customer) -> int | None:
+        return None
+
+    def get_payment_provider(self, customer) -> str | None:
+        return None
+
+    def get_payment_provider_code(self, customer) -> str | None:
+        return None
 
     def get_document_locale(self, customer) -> str | None:
         return customer.document_locale or None
 
-    def get_invoice_grace_period(self, customer) -> int:
-        return 0
+    def get_subscription_invoice_issuing_date_anchor(self, customer) -> str | None:
+        return None
+
+    def get_subscription_invoice_issuing_date_adjustment(self, customer) -> str | None:
+        return None
 
     def to_representation(self, instance):
         return render_customer(instance)["billing_configuration"]
-
-
-def _blank_as_null(value):
-    return value if value not in ("", None) else None
 
 
 # The output classes below declare their fields for the OpenAPI schema and
@@ -266,12 +578,7 @@ def _date(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def _datetime(value) -> str | None:
-    """DRF's ISO 8601: in the current time zone, ``Z`` for UTC."""
-    if not value:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+_datetime = lago_datetime
 
 
 def render_tax(tax, counts: bool = True) -> dict:
@@ -303,50 +610,62 @@ def render_customer(customer, with_taxes: bool = False) -> dict:
 
 
 def _render_customer(customer) -> dict:
+    """Every text column unset here is "" and Lago's null (its columns are
+    nullable with no default): rendered as null."""
     return {
         "lago_id": str(customer.id),
+        "billing_entity_code": customer.organization.billing_entity_code,
         "external_id": _str(customer.external_id),
         "account_type": "customer",
-        "name": _str(customer.name),
-        "firstname": _str(customer.firstname),
-        "lastname": _str(customer.lastname),
-        "customer_type": _blank_as_null(customer.customer_type),
-        "sequential_id": None,
-        "slug": None,
+        "name": customer.name or None,
+        "firstname": customer.firstname or None,
+        "lastname": customer.lastname or None,
+        "customer_type": customer.customer_type or None,
+        "sequential_id": _int(customer.sequential_id),
+        "slug": customer.slug or None,
         "created_at": _datetime(customer.created_at),
         "updated_at": _datetime(customer.updated_at),
-        "country": _blank_as_null(customer.country),
-        "address_line1": _str(customer.address_line1),
-        "address_line2": _str(customer.address_line2),
-        "state": _str(customer.state),
-        "zipcode": _str(customer.zipcode),
-        "email": _str(customer.email),
-        "city": _str(customer.city),
-        "url": _str(customer.url),
-        "phone": _str(customer.phone),
+        "country": customer.country or None,
+        "address_line1": customer.address_line1 or None,
+        "address_line2": customer.address_line2 or None,
+        "state": customer.state or None,
+        "zipcode": customer.zipcode or None,
+        "email": customer.email or None,
+        "city": customer.city or None,
+        "url": customer.url or None,
+        "phone": customer.phone or None,
         "logo_url": None,
-        "legal_name": _str(customer.legal_name),
-        "legal_number": _str(customer.legal_number),
-        "currency": _blank_as_null(customer.currency),
-        "tax_identification_number": _str(customer.tax_identification_number),
-        "timezone": _blank_as_null(customer.timezone),
+        "legal_name": customer.legal_name or None,
+        "legal_number": customer.legal_number or None,
+        "currency": customer.currency or None,
+        "tax_identification_number": customer.tax_identification_number or None,
+        "timezone": customer.timezone or None,
         "applicable_timezone": _str(customer.applicable_timezone),
         "net_payment_term": _int(customer.net_payment_term),
         "billing_configuration": {
+            "invoice_grace_period": None,
+            "payment_provider": None,
+            "payment_provider_code": None,
             "document_locale": customer.document_locale or None,
-            "invoice_grace_period": 0,
+            "subscription_invoice_issuing_date_anchor": None,
+            "subscription_invoice_issuing_date_adjustment": None,
         },
-        "metadata": [
-            {
-                "lago_id": m["id"],
-                "key": m["key"],
-                "value": m["value"],
-                "display_in_invoice": m.get("display_in_invoice", False),
-                "created_at": None,
-            }
-            for m in customer.metadata
-        ],
+        "metadata": render_customer_metadata(customer),
     }
+
+
+def render_customer_metadata(customer) -> list[dict]:
+    """``V1::Customers::MetadataSerializer``."""
+    return [
+        {
+            "lago_id": m["id"],
+            "key": m["key"],
+            "value": m["value"],
+            "display_in_invoice": m.get("display_in_invoice", False),
+            "created_at": lago_datetime(m.get("created_at")) or _datetime(customer.created_at),
+        }
+        for m in customer.metadata
+    ]
 
 
 def _payment_overdue(invoice) -> bool:
@@ -375,14 +694,16 @@ INVOICE_BASE_COLUMNS = (
                "version_number", "created_at", "updated_at", "voided_at")),
     # payment_overdue compares the due date with the customer's today.
     (Customer, ("timezone",)),
-    (Organization, ("timezone",)),
+    (Organization, ("timezone", "billing_entity_code")),
 )  # fmt: skip
 
 
 def render_invoice_base(invoice, file_url: str | None = None) -> dict:
     return {
         "lago_id": str(invoice.id),
-        "billing_entity_code": None,
+        # The organization's one billing entity (read through the customer,
+        # whose organization every caller has loaded).
+        "billing_entity_code": invoice.customer.organization.billing_entity_code,
         "sequential_id": _int(invoice.sequential_id),
         # Lago gives drafts a provisional number too; its clients require one.
         "number": invoice.number or f"DRAFT-{invoice.id.hex[:8].upper()}",
@@ -393,7 +714,7 @@ def render_invoice_base(invoice, file_url: str | None = None) -> dict:
         "invoice_type": _str(invoice.invoice_type),
         "status": _str(invoice.status),
         "payment_status": _str(invoice.payment_status),
-        "payment_dispute_lost_at": _datetime(invoice.payment_dispute_lost_at),
+        "payment_dispute_lost_at": rails_json_datetime(invoice.payment_dispute_lost_at),
         "payment_overdue": _payment_overdue(invoice),
         "currency": _str(invoice.currency),
         "fees_amount_cents": _int(invoice.fees_amount_cents),
@@ -558,22 +879,23 @@ def render_invoice_applied_tax(applied, invoice) -> dict:
 
 
 def render_invoice_metadata(invoice) -> list[dict]:
+    """``V1::Invoices::MetadataSerializer``, plus ``display_in_invoice``."""
     return [
         {
             "lago_id": m["id"],
             "key": m["key"],
             "value": m["value"],
             "display_in_invoice": m.get("display_in_invoice", True),
-            "created_at": m.get("created_at"),
+            "created_at": lago_datetime(m.get("created_at")) or _datetime(invoice.created_at),
         }
         for m in invoice.metadata
     ]
 
 
-def render_invoice(invoice) -> dict:
+def render_invoice(invoice, file_url: str | None = None) -> dict:
     """The full invoice: fees, taxes and credits loaded beforehand
-    (``selectors.invoice_load_details``)."""
-    data = render_invoice_base(invoice)
+    (``selectors.invoice_load_details``); ``file_url`` when its PDF is stored."""
+    data = render_invoice_base(invoice, file_url)
     customer = render_customer(invoice.customer)
     external_customer_id = customer["external_id"]
     data["customer"] = customer
@@ -586,8 +908,8 @@ def render_invoice(invoice) -> dict:
     return data
 
 
-def render_invoice_list_item(invoice) -> dict:
-    data = render_invoice_base(invoice)
+def render_invoice_list_item(invoice, file_url: str | None = None) -> dict:
+    data = render_invoice_base(invoice, file_url)
     data["customer"] = render_customer(invoice.customer)
     data["metadata"] = render_invoice_metadata(invoice)
     data["applied_taxes"] = [
@@ -598,31 +920,32 @@ def render_invoice_list_item(invoice) -> dict:
 
 class CustomerOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
+    billing_entity_code = serializers.CharField(source="organization.billing_entity_code")
     external_id = serializers.CharField()
     account_type = serializers.SerializerMethodField()
-    name = serializers.CharField()
-    firstname = serializers.CharField()
-    lastname = serializers.CharField()
-    customer_type = serializers.SerializerMethodField()
-    sequential_id = serializers.SerializerMethodField()
-    slug = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    country = serializers.SerializerMethodField()
-    address_line1 = serializers.CharField()
-    address_line2 = serializers.CharField()
-    state = serializers.CharField()
-    zipcode = serializers.CharField()
-    email = serializers.CharField()
-    city = serializers.CharField()
-    url = serializers.CharField()
-    phone = serializers.CharField()
+    name = BlankAsNullField()
+    firstname = BlankAsNullField()
+    lastname = BlankAsNullField()
+    customer_type = BlankAsNullField()
+    sequential_id = serializers.IntegerField(allow_null=True)
+    slug = BlankAsNullField()
+    created_at = LagoDateTimeField()
+    updated_at = LagoDateTimeField()
+    country = BlankAsNullField()
+    address_line1 = BlankAsNullField()
+    address_line2 = BlankAsNullField()
+    state = BlankAsNullField()
+    zipcode = BlankAsNullField()
+    email = BlankAsNullField()
+    city = BlankAsNullField()
+    url = BlankAsNullField()
+    phone = BlankAsNullField()
     logo_url = serializers.SerializerMethodField()
-    legal_name = serializers.CharField()
-    legal_number = serializers.CharField()
-    currency = serializers.SerializerMethodField()
-    tax_identification_number = serializers.CharField()
-    timezone = serializers.SerializerMethodField()
+    legal_name = BlankAsNullField()
+    legal_number = BlankAsNullField()
+    currency = BlankAsNullField()
+    tax_identification_number = BlankAsNullField()
+    timezone = BlankAsNullField()
     applicable_timezone = serializers.CharField()
     net_payment_term = serializers.IntegerField(allow_null=True)
     billing_configuration = BillingConfigurationOutput(source="*")
@@ -631,38 +954,12 @@ class CustomerOutput(serializers.Serializer):
     def get_account_type(self, customer) -> str:
         return "customer"
 
-    def get_customer_type(self, customer) -> str | None:
-        return _blank_as_null(customer.customer_type)
-
-    def get_sequential_id(self, customer) -> int | None:
-        return None
-
-    def get_slug(self, customer) -> str | None:
-        return None
-
-    def get_country(self, customer) -> str | None:
-        return _blank_as_null(customer.country)
-
     def get_logo_url(self, customer) -> str | None:
         return None
 
-    def get_currency(self, customer) -> str | None:
-        return _blank_as_null(customer.currency)
-
-    def get_timezone(self, customer) -> str | None:
-        return _blank_as_null(customer.timezone)
-
-    def get_metadata(self, customer) -> list[dict]:
-        return [
-            {
-                "lago_id": m["id"],
-                "key": m["key"],
-                "value": m["value"],
-                "display_in_invoice": m.get("display_in_invoice", False),
-                "created_at": None,
-            }
-            for m in customer.metadata
-        ]
+    @extend_schema_field(MetadataOutput(many=True))
+    def get_metadata(self, customer):
+        return render_customer_metadata(customer)
 
     def to_representation(self, instance):
         return render_customer(instance)
@@ -681,7 +978,7 @@ class InvoiceBaseOutput(serializers.Serializer):
     """``V1::InvoiceSerializer`` without its includes, field order kept."""
 
     lago_id = serializers.UUIDField(source="id")
-    billing_entity_code = serializers.SerializerMethodField()
+    billing_entity_code = serializers.CharField(source="customer.organization.billing_entity_code")
     sequential_id = serializers.IntegerField(allow_null=True)
     number = serializers.SerializerMethodField()
     purchase_order_number = serializers.SerializerMethodField()
@@ -691,7 +988,7 @@ class InvoiceBaseOutput(serializers.Serializer):
     invoice_type = serializers.CharField()
     status = serializers.CharField()
     payment_status = serializers.CharField()
-    payment_dispute_lost_at = serializers.DateTimeField(allow_null=True)
+    payment_dispute_lost_at = RailsJsonDateTimeField(allow_null=True)
     payment_overdue = serializers.SerializerMethodField()
     currency = serializers.CharField()
     fees_amount_cents = serializers.IntegerField()
@@ -713,12 +1010,9 @@ class InvoiceBaseOutput(serializers.Serializer):
     web_url = serializers.SerializerMethodField()
     version_number = serializers.IntegerField()
     self_billed = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    voided_at = serializers.DateTimeField(allow_null=True)
-
-    def get_billing_entity_code(self, invoice) -> str | None:
-        return None
+    created_at = LagoDateTimeField()
+    updated_at = LagoDateTimeField()
+    voided_at = LagoDateTimeField(allow_null=True)
 
     def get_number(self, invoice) -> str:
         # Lago gives drafts a provisional number too; its clients require one.
@@ -759,7 +1053,7 @@ class FeeAppliedTaxOutput(serializers.Serializer):
     tax_description = serializers.CharField()
     amount_cents = serializers.IntegerField()
     amount_currency = serializers.CharField(source="fee.invoice.currency")
-    created_at = serializers.DateTimeField()
+    created_at = LagoDateTimeField()
     vat_category_code = serializers.ChoiceField(choices=VatCategory.values)
     vat_exemption_reason = serializers.SerializerMethodField()
     vat_exemption_reason_code = serializers.SerializerMethodField()
@@ -826,7 +1120,7 @@ class FeeOutput(serializers.Serializer):
     sub_total_excluding_taxes_precise_amount_cents = serializers.SerializerMethodField()
     events_count = serializers.SerializerMethodField()
     payment_status = serializers.CharField(source="invoice.payment_status")
-    created_at = serializers.DateTimeField()
+    created_at = LagoDateTimeField()
     succeeded_at = serializers.SerializerMethodField()
     failed_at = serializers.SerializerMethodField()
     refunded_at = serializers.SerializerMethodField()
@@ -939,7 +1233,7 @@ class InvoiceAppliedTaxOutput(serializers.Serializer):
     amount_cents = serializers.IntegerField()
     amount_currency = serializers.CharField(source="invoice.currency")
     fees_amount_cents = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
+    created_at = LagoDateTimeField()
     vat_category_code = serializers.ChoiceField(choices=VatCategory.values)
     vat_exemption_reason = serializers.SerializerMethodField()
     vat_exemption_reason_code = serializers.SerializerMethodField()
@@ -960,11 +1254,12 @@ class InvoiceOutput(InvoiceBaseOutput):
     metadata = serializers.SerializerMethodField()
     applied_taxes = InvoiceAppliedTaxOutput(many=True, source="applied_taxes.all")
 
-    def get_metadata(self, invoice) -> list[dict]:
+    @extend_schema_field(MetadataOutput(many=True))
+    def get_metadata(self, invoice):
         return render_invoice_metadata(invoice)
 
     def to_representation(self, instance):
-        return render_invoice(instance)
+        return render_invoice(instance, self.context.get("file_url"))
 
 
 class InvoiceListItemOutput(InvoiceBaseOutput):
@@ -975,7 +1270,7 @@ class InvoiceListItemOutput(InvoiceBaseOutput):
     get_metadata = InvoiceOutput.get_metadata
 
     def to_representation(self, instance):
-        return render_invoice_list_item(instance)
+        return render_invoice_list_item(instance, self.context.get("file_url"))
 
 
 # -------------------------------------------------------------- webhooks
@@ -1005,7 +1300,7 @@ class WebhookEndpointOutput(serializers.Serializer):
     signature_algo = serializers.CharField()
     name = serializers.SerializerMethodField()
     event_types = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
+    created_at = LagoDateTimeField()
 
     def get_name(self, endpoint) -> str | None:
         return endpoint.name or None

@@ -6,6 +6,7 @@ from invoicing.api.lago.errors import not_found_view
 urlpatterns = [
     path("customers", views.CustomersApi.as_view()),
     path("customers/<str:external_id>", views.CustomerApi.as_view()),
+    path("customers/<str:external_id>/invoices", views.CustomerInvoicesApi.as_view()),
     path("taxes", views.TaxesApi.as_view()),
     path("taxes/<str:code>", views.TaxApi.as_view()),
     path("add_ons", views.AddOnsApi.as_view()),

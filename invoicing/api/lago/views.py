@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import functools
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing import selectors
 from invoicing.api.lago import serializers as s
-from invoicing.api.lago.errors import exception_handler
-from invoicing.api.pagination import paginate
-from invoicing.models import AddOn, Customer, Invoice, PdfJob, Tax, WebhookEndpoint
+from invoicing.api.lago.errors import ParamMissing, exception_handler
+from invoicing.api.pagination import PAGE_PARAMETERS, page_params, paginate
+from invoicing.errors import NotAllowed, NotFound
+from invoicing.models import Invoice, PdfJob, WebhookEndpoint
 from invoicing.services import catalog, invoices, pdf, webhook_endpoints, webhooks
 from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import FeeInput
@@ -29,12 +32,25 @@ def _validated(serializer_class, data) -> dict:
 
 
 def _root(request, name: str) -> dict:
-    """Lago wraps every body in its resource name: ``{"invoice": {...}}``."""
+    """Lago wraps every body in its resource name: ``{"invoice": {...}}``.
+    Absent, empty or not an object, it is lago-api's 400 (Rails'
+    ``params.require``; lago-api answers a non-empty text with a 500)."""
     body = request.data if isinstance(request.data, dict) else {}
     inner = body.get(name)
-    if not isinstance(inner, dict):
-        raise serializers.ValidationError({name: ["value_is_mandatory"]}, code="required")
+    if not isinstance(inner, dict) or not inner:
+        raise ParamMissing(name)
     return inner
+
+
+def _page(request, queryset) -> tuple[list, dict]:
+    page, per_page = page_params(request.query_params)
+    return paginate(queryset, page=page, per_page=per_page)
+
+
+def _file_urls(invoices_: list[Invoice]) -> dict:
+    """``file_url`` of each invoice whose PDF is stored (one query for all)."""
+    jobs = selectors.invoice_stored_pdf_jobs(invoice_ids=[i.id for i in invoices_])
+    return {invoice_id: pdf_download_url(job) for invoice_id, job in jobs.items()}
 
 
 class LagoErrorOutput(serializers.Serializer):
@@ -44,6 +60,8 @@ class LagoErrorOutput(serializers.Serializer):
     error_details = serializers.DictField(required=False)
 
 
+# An empty list answers 0 as ``current_page`` and ``total_pages``
+# (``Pagination#pagination_metadata``).
 PAGINATION_META = inline_serializer(
     name="PaginationMeta",
     fields={
@@ -107,6 +125,26 @@ class LagoApi(APIView):
 # ------------------------------------------------------------- customers
 
 
+def _customer_response(customer, organization) -> Response:
+    customer.organization = organization
+    return Response({"customer": s.render_customer(customer, with_taxes=True)})
+
+
+CUSTOMER_LIST_PARAMETERS = [
+    *PAGE_PARAMETERS,
+    OpenApiParameter(
+        "search_term",
+        str,
+        description="Part of the name, first or last name, legal name, external id or email.",
+    ),
+    OpenApiParameter(
+        "billing_entity_codes[]",
+        {"type": "array", "items": {"type": "string"}},
+        description="Only the customers of these billing entities (404 if one is unknown).",
+    ),
+]
+
+
 class CustomersApi(LagoApi):
     @extend_schema(
         request=_wrapped("customer", s.CustomerInput),
@@ -114,29 +152,37 @@ class CustomersApi(LagoApi):
         summary="Create or update a customer (upsert by external_id)",
     )
     def post(self, request):
-        data = _validated(s.CustomerInput, _root(request, "customer"))
+        inner = _root(request, "customer")
+        # ``Customers::UpsertFromApiService`` resolves the billing entity first.
+        code = inner.get("billing_entity_code")
+        if code:
+            selectors.billing_entities_check(organization=self.organization, codes=[str(code)])
+        data = _validated(s.CustomerInput, inner)
         customer, _ = catalog.customer_upsert(
             organization=self.organization, external_id=data.pop("external_id"), data=data
         )
-        return Response({"customer": s.CustomerWithTaxesOutput(customer).data})
+        return _customer_response(customer, self.organization)
 
     @extend_schema(
         operation_id="customers_list",
-        parameters=[s.PageFilters],
-        responses=_responses(_list_envelope("customers", s.CustomerWithTaxesOutput), 422),
+        parameters=CUSTOMER_LIST_PARAMETERS,
+        responses=_responses(_list_envelope("customers", s.CustomerWithTaxesOutput), 404),
     )
     def get(self, request):
-        f = _validated(s.PageFilters, request.query_params.dict())
-        qs = (
-            Customer.objects.filter(organization=self.organization)
-            .order_by("-created_at", "id")
-            .prefetch_related("taxes")
+        codes = s.billing_entity_codes(request.query_params)
+        if codes is not None:
+            selectors.billing_entities_check(
+                organization=self.organization, codes=codes, distinct=True
+            )
+        qs = selectors.customer_list(
+            organization=self.organization,
+            search_term=(request.query_params.get("search_term") or "").strip(),
         )
-        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        items, meta = _page(request, qs)
         for customer in items:
             customer.organization = self.organization
         return Response(
-            {"customers": s.CustomerWithTaxesOutput(items, many=True).data, "meta": meta}
+            {"customers": [s.render_customer(c, with_taxes=True) for c in items], "meta": meta}
         )
 
 
@@ -144,7 +190,22 @@ class CustomerApi(LagoApi):
     @extend_schema(responses=_responses(_wrapped("customer", s.CustomerWithTaxesOutput), 404, 422))
     def get(self, request, external_id: str):
         customer = selectors.customer_get(organization=self.organization, external_id=external_id)
-        return Response({"customer": s.CustomerWithTaxesOutput(customer).data})
+        return _customer_response(customer, self.organization)
+
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("customer", s.CustomerWithTaxesOutput), 404),
+        summary="Delete a customer",
+        description=(
+            "Soft deletion, as Lago's: the customer's issued invoices stay as they are, its "
+            "drafts are finalized, and its external_id may name a new customer. The answer is "
+            "the customer as it was deleted."
+        ),
+    )
+    def delete(self, request, external_id: str):
+        customer = selectors.customer_get(organization=self.organization, external_id=external_id)
+        customer = catalog.customer_delete(customer=customer)
+        return _customer_response(customer, self.organization)
 
 
 # ----------------------------------------------------------------- taxes
@@ -162,13 +223,11 @@ class TaxesApi(LagoApi):
 
     @extend_schema(
         operation_id="taxes_list",
-        parameters=[s.PageFilters],
-        responses=_responses(_list_envelope("taxes", s.TaxOutput), 422),
+        parameters=PAGE_PARAMETERS,
+        responses=_responses(_list_envelope("taxes", s.TaxOutput)),
     )
     def get(self, request):
-        f = _validated(s.PageFilters, request.query_params.dict())
-        qs = Tax.objects.filter(organization=self.organization).order_by("code")
-        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        items, meta = _page(request, selectors.tax_list(organization=self.organization))
         return Response({"taxes": s.TaxOutput(items, many=True).data, "meta": meta})
 
 
@@ -189,6 +248,19 @@ class TaxApi(LagoApi):
         tax = catalog.tax_update(tax=tax, data=serializer.validated_data)
         return Response({"tax": s.TaxOutput(tax).data})
 
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("tax", s.TaxOutput), 404),
+        summary="Delete a tax",
+        description=(
+            "Soft deletion, as Lago's: invoices already made keep the tax as they were issued "
+            "with it; customers and add-ons no longer carry it. Its code stays taken."
+        ),
+    )
+    def delete(self, request, code: str):
+        tax = selectors.tax_get(organization=self.organization, code=code)
+        return Response({"tax": s.TaxOutput(catalog.tax_delete(tax=tax)).data})
+
 
 # --------------------------------------------------------------- add-ons
 
@@ -205,17 +277,11 @@ class AddOnsApi(LagoApi):
 
     @extend_schema(
         operation_id="add_ons_list",
-        parameters=[s.PageFilters],
-        responses=_responses(_list_envelope("add_ons", s.AddOnOutput), 422),
+        parameters=PAGE_PARAMETERS,
+        responses=_responses(_list_envelope("add_ons", s.AddOnOutput)),
     )
     def get(self, request):
-        f = _validated(s.PageFilters, request.query_params.dict())
-        qs = (
-            AddOn.objects.filter(organization=self.organization)
-            .prefetch_related("taxes")
-            .order_by("code")
-        )
-        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        items, meta = _page(request, selectors.add_on_list(organization=self.organization))
         return Response({"add_ons": s.AddOnOutput(items, many=True).data, "meta": meta})
 
 
@@ -236,6 +302,19 @@ class AddOnApi(LagoApi):
         add_on = catalog.add_on_update(add_on=add_on, data=serializer.validated_data)
         return Response({"add_on": s.AddOnOutput(add_on).data})
 
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("add_on", s.AddOnOutput), 404),
+        summary="Delete an add-on",
+        description=(
+            "Soft deletion, as Lago's: fees already made from it keep it; its code may be "
+            "used again."
+        ),
+    )
+    def delete(self, request, code: str):
+        add_on = selectors.add_on_get(organization=self.organization, code=code)
+        return Response({"add_on": s.AddOnOutput(catalog.add_on_delete(add_on=add_on)).data})
+
 
 # -------------------------------------------------------------- invoices
 
@@ -244,7 +323,76 @@ def _invoice_response(invoice: Invoice, organization) -> Response:
     # The customer's organization is the caller's, already loaded.
     invoice.customer.organization = organization
     selectors.invoice_load_details([invoice])
-    return Response({"invoice": s.render_invoice(invoice)})
+    file_url = _file_urls([invoice]).get(invoice.id)
+    return Response({"invoice": s.render_invoice(invoice, file_url)})
+
+
+def _invoice_list_response(request, organization, filters) -> Response:
+    codes = s.billing_entity_codes(request.query_params)
+    if codes is not None:
+        # ``InvoiceIndex#invoice_index`` checks the codes before anything else.
+        selectors.billing_entities_check(organization=organization, codes=codes)
+    qs = selectors.invoice_list_filtered(organization=organization, filters=filters)
+    items, meta = _page(request, qs)
+    selectors.invoice_load_summaries(items)
+    urls = _file_urls(items)
+    return Response(
+        {
+            "invoices": [s.render_invoice_list_item(i, urls.get(i.id)) for i in items],
+            "meta": meta,
+        }
+    )
+
+
+def _choices(name: str, values, description: str, *, many: bool = False) -> OpenApiParameter:
+    schema = {"type": "string", "enum": list(values)}
+    if many:
+        schema = {"type": "array", "items": schema}
+    return OpenApiParameter(name, schema, description=description)
+
+
+_STATUSES = ("draft", "finalized", "voided", "failed", "pending")
+_BOOLEAN = {"type": "string", "enum": ["true", "false"]}
+
+# The invoice list's filters, as lago-api's ``InvoiceIndex`` reads them.
+INVOICE_FILTER_PARAMETERS = [
+    _choices("status", _STATUSES, "One status (`statuses[]` for several)."),
+    _choices("statuses[]", _STATUSES, "Any of these statuses.", many=True),
+    _choices("payment_status", s.PAYMENT_STATUSES, "One payment status."),
+    _choices("payment_statuses[]", s.PAYMENT_STATUSES, "Any of these.", many=True),
+    OpenApiParameter("currency", str, description="ISO 4217 code, exact."),
+    _choices("invoice_type", Invoice.InvoiceType.values, "One invoice type."),
+    OpenApiParameter(
+        "search_term",
+        str,
+        description=(
+            "Part of the number, the whole id, or part of the customer's name, first or last "
+            "name, external id or email (not the customer's when listing one customer's)."
+        ),
+    ),
+    OpenApiParameter("issuing_date_from", OpenApiTypes.DATE, description="Unreadable: ignored."),
+    OpenApiParameter("issuing_date_to", OpenApiTypes.DATE, description="Unreadable: ignored."),
+    OpenApiParameter("amount_from", int, description="Total at least this, in cents."),
+    OpenApiParameter("amount_to", int, description="Total at most this, in cents."),
+    OpenApiParameter("payment_overdue", _BOOLEAN, description="Past due and not paid."),
+    OpenApiParameter("payment_dispute_lost", _BOOLEAN, description="A payment dispute lost."),
+    OpenApiParameter("self_billed", _BOOLEAN, description="Self-billed (none are, here)."),
+    OpenApiParameter(
+        "metadata",
+        {"type": "object", "additionalProperties": {"type": "string"}},
+        style="deepObject",
+        explode=True,
+        description=(
+            "`metadata[key]=value`: every pair present; an empty value asks for invoices "
+            "without that key."
+        ),
+    ),
+    OpenApiParameter(
+        "billing_entity_codes[]",
+        {"type": "array", "items": {"type": "string"}},
+        description="Only these billing entities' invoices (404 if one is unknown).",
+    ),
+]
 
 
 class InvoicesApi(LagoApi):
@@ -264,30 +412,36 @@ class InvoicesApi(LagoApi):
             net_payment_term=data.get("net_payment_term"),
             metadata=data.get("metadata"),
             fees=[FeeInput(**fee) for fee in data["fees"]],
+            billing_entity_code=data.get("billing_entity_code"),
         )
         return _invoice_response(invoice, self.organization)
 
     @extend_schema(
         operation_id="invoices_list",
-        parameters=[s.InvoiceListFilters],
-        responses=_responses(_list_envelope("invoices", s.InvoiceListItemOutput), 422),
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter("external_customer_id", str, description="The customer's."),
+            OpenApiParameter("customer_external_id", str, description="The same, as spelled too."),
+            *INVOICE_FILTER_PARAMETERS,
+        ],
+        responses=_responses(_list_envelope("invoices", s.InvoiceListItemOutput), 404, 422),
     )
     def get(self, request):
-        f = _validated(s.InvoiceListFilters, request.query_params.dict())
-        qs = selectors.invoice_list(organization=self.organization)
-        if "external_customer_id" in f:
-            qs = qs.filter(customer__external_id=f["external_customer_id"])
-        for field in ("status", "payment_status"):
-            if field in f:
-                qs = qs.filter(**{field: f[field]})
-        if "issuing_date_from" in f:
-            qs = qs.filter(issuing_date__gte=f["issuing_date_from"])
-        if "issuing_date_to" in f:
-            qs = qs.filter(issuing_date__lte=f["issuing_date_to"])
-        qs = qs.order_by("-issuing_date", "-created_at", "id")
-        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
-        selectors.invoice_load_summaries(items)
-        return Response({"invoices": s.InvoiceListItemOutput(items, many=True).data, "meta": meta})
+        filters = s.invoice_filters(request.query_params)
+        return _invoice_list_response(request, self.organization, filters)
+
+
+class CustomerInvoicesApi(LagoApi):
+    @extend_schema(
+        operation_id="customer_invoices_list",
+        parameters=[*PAGE_PARAMETERS, *INVOICE_FILTER_PARAMETERS],
+        responses=_responses(_list_envelope("invoices", s.InvoiceListItemOutput), 404, 422),
+        summary="List a customer's invoices",
+    )
+    def get(self, request, external_id: str):
+        customer = selectors.customer_get(organization=self.organization, external_id=external_id)
+        filters = s.invoice_filters(request.query_params, customer_external_id=customer.external_id)
+        return _invoice_list_response(request, self.organization, filters)
 
 
 class InvoiceApi(LagoApi):
@@ -299,16 +453,44 @@ class InvoiceApi(LagoApi):
     @extend_schema(
         request=_wrapped("invoice", s.InvoiceUpdateInput),
         responses=_responses(_wrapped("invoice", s.InvoiceOutput), 400, 404, 405, 422),
+        description=(
+            "Refused with 405 `update_on_voided_invoice` for a voided invoice, "
+            "`metadata_on_draft_invoice` for metadata on a draft. Metadata: at most 5 items, "
+            "keys of up to 20 characters, values of up to 140."
+        ),
     )
     def put(self, request, invoice_id: str):
-        invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
-        data = _validated(s.InvoiceUpdateInput, _root(request, "invoice"))
+        # lago-api's order: the invoice, refused if voided, then the body's
+        # root key, then not found, then the service's own checks.
+        try:
+            invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
+        except NotFound:
+            invoice = None
+        if invoice is not None and invoice.status == Invoice.Status.VOIDED:
+            raise NotAllowed("a voided invoice cannot change", code="update_on_voided_invoice")
+        inner = _root(request, "invoice")
+        if invoice is None:
+            raise NotFound("invoice")
+        data = _validated(s.InvoiceUpdateInput, inner)
         invoice = invoices.invoice_update(
             invoice=invoice,
             payment_status=data.get("payment_status"),
             metadata=data.get("metadata"),
         )
         return _invoice_response(invoice, self.organization)
+
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 405),
+        summary="Delete a draft invoice",
+        description=(
+            "Drafts only (405 `not_deletable` otherwise): the draft is kept with status "
+            "`deleted`, never shown again, and an `invoice.deleted` webhook is sent."
+        ),
+    )
+    def delete(self, request, invoice_id: str):
+        invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
+        return _invoice_response(invoices.invoice_delete(invoice=invoice), self.organization)
 
 
 class InvoiceFinalizeApi(LagoApi):
@@ -360,7 +542,8 @@ class InvoiceDownloadApi(LagoApi):
             job = pdf.invoice_pdf_request(invoice=invoice)
             if job.state != PdfJob.State.READY:
                 # Never wait for rendering here: lago-python-client times out at 5 s.
-                return Response(status=200, content_type="application/json")
+                # A plain response: DRF's drops Content-Type from an empty body.
+                return HttpResponse(b"", status=200, content_type="application/json")
         else:
             invoice = job.invoice
         body = s.render_invoice_base(invoice, file_url=pdf_download_url(job))
@@ -396,15 +579,14 @@ class WebhookEndpointsApi(LagoApi):
 
     @extend_schema(
         operation_id="webhook_endpoints_list",
-        parameters=[s.PageFilters],
-        responses=_responses(_list_envelope("webhook_endpoints", s.WebhookEndpointOutput), 422),
+        parameters=PAGE_PARAMETERS,
+        responses=_responses(_list_envelope("webhook_endpoints", s.WebhookEndpointOutput)),
     )
     def get(self, request):
-        f = _validated(s.PageFilters, request.query_params.dict())
         qs = WebhookEndpoint.objects.filter(organization=self.organization).order_by(
             "created_at", "id"
         )
-        items, meta = paginate(qs, page=f["page"], per_page=f["per_page"])
+        items, meta = _page(request, qs)
         return Response(
             {"webhook_endpoints": s.WebhookEndpointOutput(items, many=True).data, "meta": meta}
         )

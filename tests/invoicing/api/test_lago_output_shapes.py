@@ -113,7 +113,7 @@ def test_download_of_a_stored_pdf_costs_two_queries(api, rich, django_assert_num
 
 def test_show_does_not_reload_the_callers_organization(api, rich, django_assert_num_queries):
     # key, organization (once), invoice with customer, fees, fee taxes,
-    # credits, invoice taxes
-    with django_assert_num_queries(7):
+    # credits, invoice taxes, stored PDF (file_url)
+    with django_assert_num_queries(8):
         response = api.get(f"/api/v1/invoices/{rich.id}")
     assert response.json()["invoice"]["customer"]["applicable_timezone"]
