@@ -4,7 +4,8 @@ database.
 Reproduce (PostgreSQL on 127.0.0.1, Redis optional; ~5 minutes to seed)::
 
     createdb -h 127.0.0.1 -U postgres bench_ops
-    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_ops SECRET_KEY=bench
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_ops SECRET_KEY=bench \
+        PUBLIC_BASE_URL=http://127.0.0.1:8000
     .venv/bin/python manage.py migrate
     .venv/bin/python manage.py seed_bulk --invoices 1000000
     .venv/bin/python bench/ops_page.py [--runs 5]

@@ -76,6 +76,8 @@ def main() -> None:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "billing_project.settings",
         "SECRET_KEY": "bench-only",
+        # Required with DEBUG off; nothing here is served to anyone.
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         "DATABASE_URL": f"{PG}/{DB_NAME}",
         "REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
         "VAR_DIR": str(var_dir),

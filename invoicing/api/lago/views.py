@@ -16,6 +16,7 @@ from invoicing import selectors
 from invoicing.api.lago import serializers as s
 from invoicing.api.lago.errors import ParamMissing, exception_handler
 from invoicing.api.pagination import PAGE_PARAMETERS, page_params, paginate
+from invoicing.api.throttling import rate_limit_of
 from invoicing.errors import NotAllowed, NotFound
 from invoicing.models import Invoice, PdfJob, WebhookEndpoint
 from invoicing.services import catalog, invoices, pdf, webhook_endpoints, webhooks
@@ -116,6 +117,17 @@ class WebhookEndpointMaybeSecretOutput(s.WebhookEndpointOutput):
 class LagoApi(APIView):
     def get_exception_handler(self):
         return exception_handler
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # lago-python-client reads these into LagoRateLimitError (on a 429)
+        # and hands them to its rate-limit callback (on every answer).
+        limit = rate_limit_of(request)
+        if limit is not None:
+            response["x-ratelimit-limit"] = str(limit.limit)
+            response["x-ratelimit-remaining"] = str(limit.remaining)
+            response["x-ratelimit-reset"] = str(limit.reset_s)
+        return response
 
     @property
     def organization(self):
