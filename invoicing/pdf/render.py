@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import logging
 import math
 from collections.abc import Iterable
 
@@ -40,6 +41,8 @@ from invoicing.pdf.snapshot import AppliedTax, FeeLine, InvoiceSnapshot, Party
 from invoicing.pdf.writer import Digest, PdfWriter
 
 RENDERER_VERSION = "2.0.0"
+
+logger = logging.getLogger("invoicing.pdf")
 
 # The layout is made on an A4 frame; a Letter page centres that frame's width
 # (Letter is 17 pt wider) and ends the content higher (it is 50 pt shorter).
@@ -328,9 +331,13 @@ class _Layout:
             reader = ImageReader(io.BytesIO(self.s.logo_png))
             width, height = reader.getSize()
         except Exception:
-            # An unreadable logo must not block the invoice: render without it.
+            # An unreadable logo must not block the invoice: render without
+            # it, and say so, or nobody learns that every PDF lacks it.
+            logger.warning("invoice %s: the logo is unreadable; rendered without it",
+                           self.s.id, exc_info=True)  # fmt: skip
             return None
         if width <= 0 or height <= 0:
+            logger.warning("invoice %s: the logo has no size; rendered without it", self.s.id)
             return None
         scale = min(LOGO_MAX_W / width, LOGO_MAX_H / height)
         return reader, width * scale, height * scale

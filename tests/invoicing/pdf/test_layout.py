@@ -195,3 +195,15 @@ def test_no_void_mark_when_not_voided() -> None:
     pdf = render_invoice_pdf(sample_snapshot(45))
     for page in pypdf.PdfReader(io.BytesIO(pdf)).pages:
         assert LABELS["en"]["void"] not in page.extract_text()
+
+
+def test_an_unreadable_logo_is_left_out_and_said(caplog) -> None:
+    import dataclasses
+
+    from invoicing.pdf.samples import sample_eur_invoice
+
+    snapshot = dataclasses.replace(sample_eur_invoice(), logo_png=b"not an image")
+    with caplog.at_level("WARNING", logger="invoicing.pdf"):
+        pdf = render_invoice_pdf(snapshot)
+    assert pages_text(pdf)[0].startswith(("Invoice", "Acme"))
+    assert "logo is unreadable" in caplog.text and snapshot.id in caplog.text
