@@ -1,4 +1,4 @@
-"""Lago's error bodies, in one place (CONTRACTS.md, "Lago")."""
+"""Lago's error bodies, in one place (README, "The Lago face")."""
 
 from __future__ import annotations
 
