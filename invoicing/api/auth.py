@@ -1,7 +1,7 @@
 """API key authentication shared by both faces.
 
 One organization key works in the three header forms real clients send
-(README, *Authentication*): ``Authorization: Bearer <key>`` (Lago clients; like Lago, the
+(README, "API keys"): ``Authorization: Bearer <key>`` (Lago clients; like Lago, the
 scheme word is ignored), ``Authorization: Token <key>`` (the Lotus docs) and
 ``X-API-KEY: <key>`` (lotus-python).
 """
