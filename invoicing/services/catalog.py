@@ -145,8 +145,20 @@ def customer_create(
     return customer
 
 
-def _unique_violation(exc: IntegrityError) -> bool:
-    return "unique" in str(exc).lower()
+# The unique constraints on codes (models/catalog.py).
+_CODE_CONSTRAINTS = {Tax: "tax_code_unique", AddOn: "add_on_code_unique"}
+
+
+def _code_taken(exc: IntegrityError, model) -> bool:
+    """Whether ``exc`` is ``model``'s unique code being taken, and not another
+    integrity error (a foreign key, a check) that must not be answered as a
+    taken code. PostgreSQL names the violated constraint; SQLite (the demo)
+    names the table and columns instead."""
+    diag = getattr(exc.__cause__, "diag", None)
+    if diag is not None:
+        return diag.constraint_name == _CODE_CONSTRAINTS[model]
+    table = model._meta.db_table
+    return f"UNIQUE constraint failed: {table}.organization_id, {table}.code" in str(exc)
 
 
 def _check_vat_category(tax: Tax) -> None:
@@ -163,7 +175,7 @@ def tax_create(*, organization: Organization, data: dict[str, Any]) -> Tax:
         with transaction.atomic():
             return Tax.objects.create(organization=organization, **data)
     except IntegrityError as exc:
-        if _unique_violation(exc):
+        if _code_taken(exc, Tax):
             raise ValidationFailed({"code": ["value_already_exist"]}) from exc
         raise
 
@@ -178,7 +190,7 @@ def tax_update(*, tax: Tax, data: dict[str, Any]) -> Tax:
         with transaction.atomic():
             tax.save()
     except IntegrityError as exc:
-        if _unique_violation(exc):
+        if _code_taken(exc, Tax):
             raise ValidationFailed({"code": ["value_already_exist"]}) from exc
         raise
     return tax
@@ -256,7 +268,7 @@ def _add_on_save(add_on: AddOn, data: dict[str, Any]) -> AddOn:
             if taxes is not None:
                 add_on.taxes.set(taxes)
     except IntegrityError as exc:
-        if _unique_violation(exc):
+        if _code_taken(exc, AddOn):
             raise ValidationFailed({"code": ["value_already_exist"]}) from exc
         raise
     return add_on

@@ -242,3 +242,30 @@ def test_bad_vat_categories_are_lagos_422(api, body, details):
         "error_details": details,
     }
     assert not Tax.objects.exists()
+
+
+def test_only_a_taken_code_is_answered_as_one(api):
+    """A duplicate code is Lago's 422 value_already_exist; another integrity
+    error is not passed off as one (it used to be, whenever its message held
+    the word "unique")."""
+    from unittest import mock
+
+    from django.db import IntegrityError
+
+    from invoicing.services import catalog
+
+    body = {"code": "dup", "name": "Dup", "rate": "10"}
+    assert _post(api, "/api/v1/taxes", "tax", body).status_code == 200
+    again = _post(api, "/api/v1/taxes", "tax", body)
+    assert again.status_code == 422
+    assert again.json()["error_details"] == {"code": ["value_already_exist"]}
+
+    class Diag:
+        constraint_name = "some_other_unique_index"
+
+    other = IntegrityError("duplicate key value violates unique constraint")
+    other.__cause__ = type("Cause", (Exception,), {"diag": Diag()})()
+    assert catalog._code_taken(other, Tax) is False
+    with mock.patch.object(Tax, "save", side_effect=other), pytest.raises(IntegrityError):
+        catalog.tax_create(organization=Tax.objects.get(code="dup").organization,
+                           data={"code": "x", "name": "X", "rate": 1})  # fmt: skip
