@@ -318,17 +318,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 def _webhook_settings():
     from invoicing.webhooks.guard import parse_allowed_networks
-    from invoicing.webhooks.schedule import parse_schedule
+    from invoicing.webhooks.schedule import DEFAULT_SCHEDULE_S, parse_schedule
 
     networks = env_list("WEBHOOK_ALLOWED_NETWORKS")
     try:
         parse_allowed_networks(networks)
-        # Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) with four
-        # more 10 h steps: 12 attempts over 67.6 h (~2.8 days) before jitter, so a receiver
-        # may be down for close to three days without losing an event (Svix alone: 27.6 h).
-        schedule = parse_schedule(
-            env_str("WEBHOOK_RETRY_SCHEDULE", "0,5s,5m,30m,2h,5h,10h,10h,10h,10h,10h,10h")
-        )
+        # Unset: the schedule the retry policy is tested with (webhooks/schedule.py).
+        configured = env_str("WEBHOOK_RETRY_SCHEDULE")
+        schedule = parse_schedule(configured) if configured else DEFAULT_SCHEDULE_S
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from exc
     # A PEM in one environment line usually arrives with literal "\\n" separators.

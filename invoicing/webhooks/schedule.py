@@ -10,11 +10,12 @@ import random
 import re
 from collections.abc import Sequence
 
-# Svix's schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. Entry i is the delay
-# before attempt i + 1, so this is 8 attempts spread over about 27.6 hours (99,305 s) before
-# jitter and Retry-After stretch it. Lago's own 3 attempts within ~21 s miss any outage longer
-# than a deploy.
-DEFAULT_SCHEDULE_S: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+# The production schedule (WEBHOOK_RETRY_SCHEDULE's default): Svix's (immediately, 5 s, 5 min,
+# 30 min, 2 h, 5 h, 10 h, 10 h) with four more 10 h steps. Entry i is the delay before attempt
+# i + 1: 12 attempts over 67.6 h (~2.8 days) before jitter and Retry-After stretch it, so a
+# receiver may be down for close to three days without losing an event (Svix alone: 27.6 h;
+# Lago's own 3 attempts within ~21 s miss any outage longer than a deploy).
+DEFAULT_SCHEDULE_S: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, *(36000,) * 6)
 
 # +/-20 %: when a receiver is down, every delivery to it fails at nearly the same moment;
 # without jitter they would all retry in lockstep and hit the receiver in one burst just as

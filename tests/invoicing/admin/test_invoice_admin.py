@@ -35,10 +35,12 @@ def _found(client, term: str) -> list:
 @pytest.fixture
 def three_invoices(db):
     """Three invoices of two organizations, each with its own customer."""
-    first, _ = make_organization()
-    # Numbers are unique per organization only: another scheme keeps them
-    # apart here (the same number in two organizations is tested below).
-    second, _ = make_organization(numbering_scheme="sequence", number_prefix="ZZ")
+    # Numbers with letters ("ACME-000001"), so that searching the number in
+    # lower case is a case of its own. Numbers are unique per organization
+    # only: the other scheme keeps the two apart here (the same number in two
+    # organizations is tested below).
+    first, _ = make_organization(numbering_scheme="sequence", number_prefix="ACME")
+    second, _ = make_organization()
     target = make_invoice(
         first, customer=make_customer(first, external_id="cus-target", name="Zebulon Widgets")
     )
@@ -65,6 +67,8 @@ def test_search_by_each_identity_finds_the_invoice_and_only_it(staff_client, thr
         "name": "Zebulon Widgets",
         "name-part": "zebulon",
     }[form]
+    if form == "lower-number":
+        assert term != target.number
     assert _found(staff_client, f"  {term} ") == [target.pk]
 
 
