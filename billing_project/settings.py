@@ -34,6 +34,21 @@ elif not DEBUG and SECRET_KEY in _PUBLIC_SECRETS:
         "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
     )
 
+# Keys that encrypt stored secrets (webhook signing keys, HMAC keys, whsec_
+# secrets): Fernet keys, the first encrypts, all decrypt. Unset: one key
+# derived from SECRET_KEY (invoicing/crypto.py).
+SECRET_ENCRYPTION_KEYS = env_list("SECRET_ENCRYPTION_KEYS")
+for _key in SECRET_ENCRYPTION_KEYS:
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(_key.encode())
+    except ValueError:
+        raise ImproperlyConfigured(
+            "SECRET_ENCRYPTION_KEYS: each must be a Fernet key, as "
+            "cryptography.fernet.Fernet.generate_key() makes them"
+        ) from None
+
 # The JWT issuer of webhooks, the base of every file_url and the trusted CSRF
 # origin: a wrong default would send customers links to 127.0.0.1.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")

@@ -8,6 +8,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from invoicing.crypto import EncryptedTextField
+
 # Length of the public part of an API key kept in clear for lookup; the rest
 # is secret and only its hash is stored.
 API_KEY_PREFIX_LENGTH = 12
@@ -49,7 +51,8 @@ class Organization(models.Model):
         blank=True,
         choices=[("", "By the customer's country"), ("A4", "A4"), ("LETTER", "US Letter")],
     )
-    hmac_key = models.CharField(max_length=128, default=_new_hmac_key, editable=False)
+    # Signs `hmac` webhooks; encrypted at rest (invoicing/crypto.py).
+    hmac_key = EncryptedTextField(default=_new_hmac_key, editable=False)
     numbering_scheme = models.CharField(
         max_length=16, choices=NumberingScheme.choices, default=NumberingScheme.DATE
     )

@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 
+from invoicing.crypto import EncryptedTextField
 from invoicing.models.base import TouchingQuerySet
 from invoicing.models.organizations import Organization
 
@@ -28,8 +29,9 @@ class WebhookEndpoint(models.Model):
     enabled = models.BooleanField(default=True)
     # Standard Webhooks secret (``whsec_...``), shown once when set. During a
     # rotation the previous secret keeps signing until it expires.
-    standard_secret = models.CharField(max_length=128, blank=True)
-    previous_standard_secret = models.CharField(max_length=128, blank=True)
+    # Both encrypted at rest (invoicing/crypto.py).
+    standard_secret = EncryptedTextField(blank=True)
+    previous_standard_secret = EncryptedTextField(blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     # Start of the current run of failed attempts (None after a success); an
     # endpoint failing continuously for days is disabled.
@@ -155,7 +157,7 @@ class WebhookSigningKey(models.Model):
     generated once, then kept, so receivers can pin the public key."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    private_key_pem = models.TextField()
+    private_key_pem = EncryptedTextField()  # encrypted at rest (invoicing/crypto.py)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from invoicing.errors import ValidationFailed
 from invoicing.models import ApiKey, Organization
-from invoicing.models.organizations import API_KEY_PREFIX_LENGTH, hash_api_key
+from invoicing.models.organizations import API_KEY_PREFIX_LENGTH, _new_hmac_key, hash_api_key
 
 # A recognisable scheme word makes leaked keys easy to spot by secret scanners.
 API_KEY_SCHEME = "ik_"
@@ -99,4 +99,13 @@ def organization_update(*, organization: Organization, data: dict) -> Organizati
         setattr(organization, field, value)
     _full_clean(organization)
     organization.save()
+    return organization
+
+
+@transaction.atomic
+def organization_hmac_key_rotate(*, organization: Organization) -> Organization:
+    """A new key for `hmac` webhook signatures; deliveries signed from now on
+    use it (each attempt is signed when it is sent)."""
+    organization.hmac_key = _new_hmac_key()
+    organization.save(update_fields=["hmac_key", "updated_at"])
     return organization

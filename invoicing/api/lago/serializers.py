@@ -1326,5 +1326,9 @@ class WebhookEndpointWithSecretOutput(WebhookEndpointOutput):
         return endpoint.standard_secret or None
 
 
+class WebhookHmacKeyOutput(serializers.Serializer):
+    hmac_key = serializers.CharField(help_text="Key of HMAC-SHA256 `hmac` webhook signatures")
+
+
 class WebhookPublicKeyOutput(serializers.Serializer):
     public_key = serializers.CharField(help_text="Base64 of the RSA public key's PEM")

@@ -23,6 +23,7 @@ urlpatterns = [
         views.WebhookEndpointRotateSecretApi.as_view(),
     ),
     path("webhooks/json_public_key", views.WebhookPublicKeyApi.as_view()),
+    path("webhooks/hmac_key", views.WebhookHmacKeyApi.as_view()),
     # Anything else under /api/v1/ is Lago's JSON 404, whatever the method.
     re_path(r"^.*$", not_found_view),
 ]

@@ -19,7 +19,14 @@ from invoicing.api.pagination import PAGE_PARAMETERS, page_params, paginate
 from invoicing.api.throttling import rate_limit_of
 from invoicing.errors import NotAllowed, NotFound
 from invoicing.models import Invoice, PdfJob, WebhookEndpoint
-from invoicing.services import catalog, invoices, pdf, webhook_endpoints, webhooks
+from invoicing.services import (
+    catalog,
+    invoices,
+    organizations,
+    pdf,
+    webhook_endpoints,
+    webhooks,
+)
 from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import FeeInput
 
@@ -659,6 +666,28 @@ class WebhookEndpointRotateSecretApi(LagoApi):
         )
         endpoint = webhook_endpoints.webhook_endpoint_rotate_secret(endpoint=endpoint)
         return _endpoint_response(endpoint, with_secret=True)
+
+
+class WebhookHmacKeyApi(LagoApi):
+    """Beyond Lago, whose API never shows the key: without it nobody can
+    verify `hmac` signatures."""
+
+    @extend_schema(
+        responses=_responses(_wrapped("webhook", s.WebhookHmacKeyOutput)),
+        summary="The organization's key of hmac webhook signatures",
+    )
+    def get(self, request):
+        return Response({"webhook": {"hmac_key": self.organization.hmac_key}})
+
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("webhook", s.WebhookHmacKeyOutput)),
+        summary="Rotate the key of hmac webhook signatures",
+        description="A new key, answered once here; deliveries signed from now on use it.",
+    )
+    def post(self, request):
+        organization = organizations.organization_hmac_key_rotate(organization=self.organization)
+        return Response({"webhook": {"hmac_key": organization.hmac_key}})
 
 
 class WebhookPublicKeyApi(LagoApi):

@@ -33,7 +33,13 @@ class Command(BaseCommand):
                     document_locale=options["locale"],
                     timezone=options["timezone"],
                 )
-                result = {"organization_id": str(organization.id), "api_key": issued.raw_key}
+                result = {
+                    "organization_id": str(organization.id),
+                    "api_key": issued.raw_key,
+                    # Verifies `hmac` webhook signatures; retrievable and
+                    # rotatable later through GET/POST /api/v1/webhooks/hmac_key.
+                    "hmac_key": organization.hmac_key,
+                }
                 if webhook_url:
                     endpoint = webhook_endpoint_create(
                         organization=organization, data={"webhook_url": webhook_url}
@@ -47,3 +53,4 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Organization {organization.name}: {organization.id}")
             self.stdout.write(f"API key (shown once, store it now): {issued.raw_key}")
+            self.stdout.write(f"HMAC key of hmac webhook signatures: {organization.hmac_key}")
