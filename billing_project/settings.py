@@ -162,10 +162,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Per key and per organization (invoicing/api/throttling.py): generous,
     # so that no tenant can take the web tier from the others.
-    "DEFAULT_THROTTLE_CLASSES": [
-        "invoicing.api.throttling.ApiKeyRateThrottle",
-        "invoicing.api.throttling.OrganizationRateThrottle",
-    ],
+    "DEFAULT_THROTTLE_CLASSES": ["invoicing.api.throttling.ApiRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env_str("API_RATE_LIMIT_PER_KEY", "6000/min") or None,
         "organization": env_str("API_RATE_LIMIT_PER_ORGANIZATION", "12000/min") or None,
@@ -251,17 +248,6 @@ STORAGES = {
 
 # ------------------------------------------------------------------- celery
 REDIS_URL = env_str("REDIS_URL")
-# The cache holds the API's rate-limit windows: in Redis they hold across
-# every web process; without Redis each process counts its own (the demo).
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "invoicing",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
-    }
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {

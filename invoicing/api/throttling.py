@@ -1,30 +1,47 @@
 """Request rates per API key and per organization, for both faces.
 
-DRF's sliding-window throttles over the Django cache: Redis when the service
-has one (the limits then hold across every web process), else each process's
-memory (the one-machine demo). A refused request is answered by each face in
-its own format (``api/lago/errors.py``, ``api/lotus/errors.py``); the Lago
-face also sends the ``x-ratelimit-*`` headers lago-python-client reads into
+Fixed one-period windows counted in Redis when the service has one (the
+limits then hold across every web process), else in each process's memory
+(the one-machine demo). Both windows of a request cost one Redis round trip
+(a pipeline of SET NX and INCR): DRF's own SimpleRateThrottle keeps a list of
+timestamps per client and reads and writes it whole on every request, which
+at these rates cost about a millisecond a request. A fixed window lets a
+client use up to twice its rate across a window boundary; the limits are
+there so that no tenant takes the web tier from the others, not to meter.
+
+A refused request is answered by each face in its own format
+(``api/lago/errors.py``, ``api/lotus/errors.py``); the Lago face also sends
+the ``x-ratelimit-*`` headers lago-python-client reads into
 ``LagoRateLimitError`` and its rate-limit callback, on every answer.
 
 The limits are settings (``API_RATE_LIMIT_PER_KEY``,
-``API_RATE_LIMIT_PER_ORGANIZATION``), generous by default: they are there so
-that one tenant cannot take the web tier from the others, not to meter use.
+``API_RATE_LIMIT_PER_ORGANIZATION``, DRF's ``N/s``, ``N/min``...).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import threading
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from invoicing.api.auth import ApiClient
 
 logger = logging.getLogger("invoicing.api")
+
+# (scope, the client's identity in that scope): a key's own window, and its
+# organization's, which all its keys share (several keys buy no more).
+_SCOPES = (
+    ("api_key", lambda client: client.api_key_id),
+    ("organization", lambda client: client.organization_id),
+)
 
 
 @dataclass(frozen=True)
@@ -33,66 +50,97 @@ class RateLimit:
 
     limit: int
     remaining: int
-    reset_s: int  # seconds until a request is allowed again / the window frees one
+    reset_s: int  # seconds until the window starts again
 
 
 def rate_limit_of(request) -> RateLimit | None:
     return getattr(request, "_rate_limit", None)
 
 
-class _ClientThrottle(SimpleRateThrottle):
-    """One window per client identity; unauthenticated requests are not
-    counted here (they fail authentication before any work)."""
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-    def ident_of(self, client: ApiClient) -> str:
-        raise NotImplementedError
 
-    def get_rate(self):
-        # Read at each request (DRF binds the rates at import): settings and
-        # tests may change them.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+def _parse_rate(rate: str) -> tuple[int, int]:
+    """DRF's rate notation: "6000/min" -> (6000, 60)."""
+    count, period = rate.split("/")
+    return int(count), _PERIODS[period[0]]
 
-    def get_cache_key(self, request, view):
+
+@functools.lru_cache(maxsize=4)
+def _redis(url: str):
+    import redis
+
+    # Short timeouts: a slow Redis must not become a slow API (see allow_request).
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+
+_local_lock = threading.Lock()
+_local: dict[str, tuple[int, float]] = {}
+
+
+def _count_local(windows: list[tuple[str, int]], now: float) -> list[int]:
+    with _local_lock:
+        if len(_local) > 10_000:
+            for key in [k for k, (_, ends) in _local.items() if ends <= now]:
+                del _local[key]
+        counts = []
+        for key, period in windows:
+            count, ends = _local.get(key, (0, now + period))
+            _local[key] = (count + 1, ends)
+            counts.append(count + 1)
+        return counts
+
+
+def _count_redis(url: str, windows: list[tuple[str, int]]) -> list[int]:
+    pipe = _redis(url).pipeline(transaction=False)
+    for key, period in windows:
+        # The first request of a window creates its counter with an expiry.
+        pipe.set(key, 0, ex=period + 1, nx=True)
+        pipe.incr(key)
+    results = pipe.execute()
+    return [int(n) for n in results[1::2]]
+
+
+class ApiRateThrottle(BaseThrottle):
+    def allow_request(self, request, view) -> bool:
         client = request.user
         if not isinstance(client, ApiClient):
-            return None
-        return f"throttle:{self.scope}:{self.ident_of(client)}"
-
-    def allow_request(self, request, view):
-        try:
-            allowed = super().allow_request(request, view)
-        except RedisError:
-            # The windows live in Redis: while it is away, serve rather than
-            # fail every request (the broker's own outage is reported by /readyz).
-            logger.warning("rate limits unavailable (cache error); request allowed")
+            return True  # refused by authentication before any work
+        now = time.time()
+        checks = []
+        for scope, ident in _SCOPES:
+            rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+            if not rate:
+                continue
+            limit, period = _parse_rate(rate)
+            window = int(now // period)
+            checks.append((f"ratelimit:{scope}:{ident(client)}:{window}", period, limit))
+        if not checks:
             return True
-        if self.rate is None or self.key is None:
-            return allowed
-        used = len(self.history)
-        if self.history:
-            oldest_ends = self.history[-1] + self.duration - self.now
-            reset = max(1, math.ceil(oldest_ends))
-        else:
-            reset = self.duration
-        current = RateLimit(self.num_requests, max(self.num_requests - used, 0), reset)
-        previous = rate_limit_of(request)
-        if previous is None or current.remaining < previous.remaining:
-            request._rate_limit = current
-        return allowed
+        windows = [(key, period) for key, period, _ in checks]
+        try:
+            url = settings.REDIS_URL
+            counts = _count_redis(url, windows) if url else _count_local(windows, now)
+        except RedisError:
+            # While Redis is away, serve rather than fail every request (the
+            # broker's own outage is reported by /readyz).
+            logger.warning("rate limits unavailable (Redis error); request allowed")
+            return True
+        tightest = None
+        for (_, period, limit), count in zip(checks, counts, strict=True):
+            reset = max(1, math.ceil(period - now % period))
+            state = RateLimit(limit, max(limit - count, 0), reset)
+            if count > limit:
+                state = RateLimit(limit, 0, reset)
+            if tightest is None or (state.remaining, -state.reset_s) < (
+                tightest.remaining,
+                -tightest.reset_s,
+            ):
+                tightest = state
+            if count > limit:
+                self._wait = max(getattr(self, "_wait", 0), reset)
+        request._rate_limit = tightest
+        return getattr(self, "_wait", None) is None
 
-
-class ApiKeyRateThrottle(_ClientThrottle):
-    scope = "api_key"
-
-    def ident_of(self, client: ApiClient) -> str:
-        return str(client.api_key_id)
-
-
-class OrganizationRateThrottle(_ClientThrottle):
-    """All of an organization's keys together: several keys do not buy a
-    tenant more of the web tier."""
-
-    scope = "organization"
-
-    def ident_of(self, client: ApiClient) -> str:
-        return str(client.organization_id)
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)
