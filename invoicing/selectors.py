@@ -7,7 +7,6 @@ import functools
 import json
 import re
 import uuid
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from invoicing.errors import NotFound
 from invoicing.models import AddOn, ApiKey, Customer, Fee, Invoice, Organization, PdfJob, Tax
+from invoicing.models.catalog import time_zone
 
 try:
     from psycopg import ClientCursor as _ClientCursor
@@ -251,10 +251,7 @@ def _customer_today_groups(organization: Organization) -> dict[dt.date, list[str
         .distinct()
     ) | {""}
     for name in zones:
-        try:
-            zone = zoneinfo.ZoneInfo(name or organization.timezone or "UTC")
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = dt.UTC
+        zone = time_zone(name or organization.timezone)
         groups[now.astimezone(zone).date()].append(name)
     return groups
 

@@ -11,6 +11,15 @@ from django.utils import timezone
 from invoicing.models.organizations import Organization
 
 
+def time_zone(name: str) -> dt.tzinfo:
+    """The zone of an IANA name; UTC for an empty or unknown one (a name the
+    system's tz database lost must not stop an invoice)."""
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
 class KeptManager(models.Manager):
     """Rows not deleted: what every read sees, as lago-api's ``default_scope
     -> { kept }`` (Discard) hides discarded customers, taxes and add-ons.
@@ -103,14 +112,14 @@ class Customer(models.Model):
     def applicable_timezone(self) -> str:
         return self.timezone or self.organization.timezone or "UTC"
 
+    @property
+    def zone(self) -> dt.tzinfo:
+        return time_zone(self.applicable_timezone)
+
     def today(self) -> dt.date:
         """The date it is now where the customer is: invoices are dated, and
         fall due, on the customer's calendar."""
-        try:
-            zone = zoneinfo.ZoneInfo(self.applicable_timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = dt.UTC
-        return timezone.now().astimezone(zone).date()
+        return timezone.now().astimezone(self.zone).date()
 
 
 class VatCategory(models.TextChoices):

@@ -8,7 +8,6 @@ import hashlib
 import logging
 import re
 import time
-import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -416,13 +415,6 @@ def pdf_jobs_sweep(*, limit: int = 500) -> SweepResult:
 # ----------------------------------------------------------------- snapshot
 
 
-def _zone(name: str) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(name or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
-
-
 def _party_from(obj, *, name: str) -> snap.Party:
     return snap.Party(
         name=name,
@@ -479,7 +471,7 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
     organization, customer = invoice.organization, invoice.customer
     # Every date the PDF prints is a day in the customer's time zone (the
     # issuing and due dates already are).
-    tz = _zone(customer.applicable_timezone)
+    tz = customer.zone
     credit_labels = {
         Credit.Kind.COUPON: "coupon",
         Credit.Kind.CREDIT_NOTE: "credit_note",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import zoneinfo
 from decimal import Decimal
 
 from babel.numbers import get_currency_name, get_currency_symbol
@@ -56,13 +55,6 @@ def currency_block(code: str) -> dict:
         "name": get_currency_name(code, locale="en"),
         "symbol": get_currency_symbol(code, locale="en"),
     }
-
-
-def _tz(customer: Customer) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(customer.applicable_timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
 
 
 def _datetime(value: dt.datetime, tz: dt.tzinfo) -> str:
@@ -295,7 +287,7 @@ def render_seller(organization) -> dict:
 
 def render_lightweight_invoice(invoice: Invoice, pdf_url: str | None) -> dict:
     """An invoice without its lines and customer (a customer's ``invoices``)."""
-    currency, tz = invoice.currency, _tz(invoice.customer)
+    currency, tz = invoice.currency, invoice.customer.zone
     start, end = _period(invoice, tz)
     midnight = dt.datetime.combine(invoice.payment_due_date, dt.time(), tzinfo=tz)
     return {
@@ -333,7 +325,7 @@ def render_invoice(invoice: Invoice, pdf_url: str | None) -> dict:
     order of seed 003."""
     data = render_lightweight_invoice(invoice, pdf_url)
     customer = invoice.customer
-    currency, tz = invoice.currency, _tz(customer)
+    currency, tz = invoice.currency, customer.zone
     issued = data["issue_date"]
     return {
         **{k: data[k] for k in LIGHTWEIGHT_HEAD},

@@ -81,10 +81,8 @@ def _validated(serializer_class, data) -> dict:
 
 def _pdf_urls(invoices: list[Invoice]) -> dict:
     """Download URLs of the invoices' stored PDFs, in one query."""
-    jobs = PdfJob.objects.filter(
-        invoice__in=invoices, is_current=True, state=PdfJob.State.READY
-    ).only("id", "invoice_id", "checksum")
-    return {job.invoice_id: pdf_download_url(job) for job in jobs}
+    jobs = selectors.invoice_stored_pdf_jobs(invoice_ids=[i.pk for i in invoices])
+    return {invoice_id: pdf_download_url(job) for invoice_id, job in jobs.items()}
 
 
 # Lines a page of invoices may carry: a page is cut after the invoice that
