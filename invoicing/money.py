@@ -71,10 +71,6 @@ def truncate(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_DOWN))
 
 
-def to_major_units(amount_cents: int, currency: str) -> Decimal:
-    return Decimal(amount_cents).scaleb(-currency_exponent(currency))
-
-
 @dataclass(frozen=True)
 class TaxRate:
     code: str

@@ -102,6 +102,10 @@ def _count_redis(url: str, windows: list[tuple[str, int]]) -> list[int]:
 
 
 class ApiRateThrottle(BaseThrottle):
+    def __init__(self) -> None:
+        # Seconds until the refused window starts again (DRF's Retry-After).
+        self._wait: int | None = None
+
     def allow_request(self, request, view) -> bool:
         client = request.user
         if not isinstance(client, ApiClient):
@@ -138,9 +142,9 @@ class ApiRateThrottle(BaseThrottle):
             ):
                 tightest = state
             if count > limit:
-                self._wait = max(getattr(self, "_wait", 0), reset)
+                self._wait = max(self._wait or 0, reset)
         request._rate_limit = tightest
-        return getattr(self, "_wait", None) is None
+        return self._wait is None
 
     def wait(self) -> float | None:
-        return getattr(self, "_wait", None)
+        return self._wait
