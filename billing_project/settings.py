@@ -200,6 +200,26 @@ LOGGING = {
 # Values the services read at call time (never at import time of a module).
 PDF_URL_TTL_SECONDS = env_int("PDF_URL_TTL_SECONDS", 3600)
 LOTUS_PDF_WAIT_SECONDS = env_float("LOTUS_PDF_WAIT_SECONDS", 10.0)
+# A pdf_url that waits holds a gunicorn sync worker for up to the wait: these
+# bound how many wait at once, so that one tenant looping on PDFs not rendered
+# yet cannot take every worker from the others. Counted across every web
+# process in Redis when REDIS_URL is set, in each process's memory without it
+# (or while Redis fails). A request finding no slot answers at once, as a wait
+# that ran out does (url null, Retry-After). 0 turns waiting off.
+LOTUS_PDF_WAIT_PER_ORGANIZATION = env_int("LOTUS_PDF_WAIT_PER_ORGANIZATION", 2)
+# Half the Procfile's gunicorn workers (WEB_CONCURRENCY, which gunicorn also
+# reads), so that half of them always serve everything else; 0 with a single
+# worker, which must never wait. Set it if the worker count comes from elsewhere.
+LOTUS_PDF_WAIT_TOTAL = env_int("LOTUS_PDF_WAIT_TOTAL", env_int("WEB_CONCURRENCY", 4) // 2)
+# pdf_url answers at once, without waiting, for a job queued behind more
+# renders than the wait allows: (claimable jobs created before it) x this /
+# LOTUS_PDF_WAIT_RENDERERS. Pessimistic on purpose (about 6 times the measured
+# one-page render with its database work, README "Benchmarks"), so that a
+# hopeless wait is not held; too high only answers some waits early.
+LOTUS_PDF_WAIT_RENDER_SECONDS = env_float("LOTUS_PDF_WAIT_RENDER_SECONDS", 0.05)
+# Renders running at once: the Procfile's pdf worker processes (WORKER_CONCURRENCY,
+# scripts/worker.sh) unless set; with several worker hosts, their sum.
+LOTUS_PDF_WAIT_RENDERERS = env_int("LOTUS_PDF_WAIT_RENDERERS", env_int("WORKER_CONCURRENCY", 2))
 PDF_MAX_ATTEMPTS = env_int("PDF_MAX_ATTEMPTS", 5)
 # A render holds its job this long; past it, the worker is presumed dead and
 # the sweep hands the job to another. Far above the slowest render measured

@@ -16,12 +16,19 @@ from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import (
     DEFERRED,
     BooleanField,
+    Count,
+    F,
+    Max,
+    Min,
     Model,
+    Prefetch,
     Q,
     QuerySet,
+    Window,
     prefetch_related_objects,
 )
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from invoicing.errors import NotFound
@@ -389,6 +396,102 @@ def tax_list(*, organization: Organization) -> QuerySet[Tax]:
 def add_on_list(*, organization: Organization) -> QuerySet[AddOn]:
     qs = AddOn.objects.filter(organization=organization).prefetch_related("taxes")
     return qs.order_by("code")
+
+
+# ------------------------------------------------------------------ Lotus
+
+# Lines a page of Lotus invoices may carry: a page is cut after the invoice
+# that reaches it (always at least one), so 500 invoices of 10,000 lines each
+# never load 5 million rows into one request.
+LOTUS_MAX_LINES_PER_PAGE = 10_000
+# A Lotus customer's nested ``invoices`` holds its most recent finalized
+# invoices; all of them are one call away (``GET /api/invoices/?customer_id=``).
+LOTUS_CUSTOMER_INVOICES_SHOWN = 100
+
+
+def lotus_invoice_list(
+    *, organization: Organization, payment_statuses: set[str], customer_external_id=None
+) -> QuerySet[Invoice]:
+    """Lotus's invoice list: finalized invoices, ``paid`` and/or ``unpaid``."""
+    qs = invoice_list(organization=organization).filter(status=Invoice.Status.FINALIZED)
+    paid = Q(payment_status=Invoice.PaymentStatus.SUCCEEDED)
+    if payment_statuses == {"paid"}:
+        qs = qs.filter(paid)
+    elif payment_statuses == {"unpaid"}:
+        qs = qs.exclude(paid)
+    if customer_external_id is not None:
+        qs = qs.filter(customer__external_id=customer_external_id)
+    return qs
+
+
+def lotus_customer_list(*, organization: Organization) -> QuerySet[Customer]:
+    return Customer.objects.filter(organization=organization)
+
+
+def invoices_within_lines(invoices: list[Invoice]) -> int:
+    """How many of ``invoices``, in order, fit LOTUS_MAX_LINES_PER_PAGE lines
+    (at least one)."""
+    if not invoices:
+        return 0
+    limit = LOTUS_MAX_LINES_PER_PAGE
+    counts = dict(
+        Fee.objects.filter(invoice__in=invoices)
+        .order_by()
+        .values_list("invoice_id")
+        .annotate(n=Count("id"))
+    )
+    total = 0
+    for index, invoice in enumerate(invoices):
+        total += counts.get(invoice.pk, 0)
+        if total > limit and index > 0:
+            return index
+    return len(invoices)
+
+
+def invoices_load_lines(invoices: list[Invoice], organization: Organization) -> list[Invoice]:
+    """Lines in one query; seller and customer's organization from the
+    caller's (already loaded) organization, so nothing else queries."""
+    prefetch_related_objects(invoices, "fees")
+    for invoice in invoices:
+        invoice.organization = organization
+        invoice.customer.organization = organization
+    return invoices
+
+
+def customers_load_recent_invoices(
+    customers: list[Customer], organization: Organization, *, to_attr: str
+) -> list[Invoice]:
+    """Each customer's most recent finalized invoices (in ``to_attr``, newest
+    first, with their periods annotated) in one query; returns them all."""
+    # The organization too, not only the customer: a row moved between
+    # organizations at the database level must not carry its invoices along.
+    recent = Window(
+        RowNumber(),
+        partition_by=[F("customer_id")],
+        order_by=[F("issuing_date").desc(), F("created_at").desc()],
+    )
+    invoices = (
+        Invoice.objects.filter(organization=organization, status=Invoice.Status.FINALIZED)
+        .annotate(rank=recent)
+        .filter(rank__lte=LOTUS_CUSTOMER_INVOICES_SHOWN)
+        .annotate(period_from=Min("fees__from_datetime"), period_to=Max("fees__to_datetime"))
+    )
+    prefetch_related_objects(
+        customers,
+        Prefetch(
+            "invoices",
+            queryset=invoices.order_by("-issuing_date", "-created_at"),
+            to_attr=to_attr,
+        ),
+    )
+    every_invoice = []
+    for customer in customers:
+        customer.organization = organization
+        for invoice in getattr(customer, to_attr):
+            invoice.organization = organization
+            invoice.customer = customer
+            every_invoice.append(invoice)
+    return every_invoice
 
 
 # ------------------------------------------------------------------ hot paths

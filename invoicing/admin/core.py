@@ -85,7 +85,8 @@ class ApiKeyInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(ServiceWriteAdmin):
-    list_display = ["name", "legal_name", "country", "document_locale", "numbering_scheme"]
+    list_display = ["name", "legal_name", "country", "document_locale", "default_currency",
+                    "numbering_scheme"]  # fmt: skip
     search_fields = ["name", "legal_name", "id"]
     readonly_fields = ["id", "numbering_scheme", "number_prefix", "last_sequential_id",
                        "created_at", "updated_at"]  # fmt: skip

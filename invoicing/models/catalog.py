@@ -60,6 +60,23 @@ class Customer(models.Model):
     timezone = models.CharField(max_length=64, blank=True)
     document_locale = models.CharField(max_length=16, blank=True)
     net_payment_term = models.PositiveIntegerField(null=True, blank=True)
+    # Lago's customer fields this service keeps and shows without acting on
+    # them: there is no Salesforce integration, no subscription invoicing
+    # (where lago-api reads finalize_zero_amount_invoice) and no custom
+    # invoice sections.
+    external_salesforce_id = models.CharField(max_length=255, blank=True)
+    finalize_zero_amount_invoice = models.CharField(
+        max_length=8,
+        choices=[("inherit", "inherit"), ("skip", "skip"), ("finalize", "finalize")],
+        default="inherit",
+    )
+    skip_invoice_custom_sections = models.BooleanField(default=False)
+    shipping_address_line1 = models.CharField(max_length=255, blank=True)
+    shipping_address_line2 = models.CharField(max_length=255, blank=True)
+    shipping_city = models.CharField(max_length=255, blank=True)
+    shipping_state = models.CharField(max_length=255, blank=True)
+    shipping_zipcode = models.CharField(max_length=64, blank=True)
+    shipping_country = models.CharField(max_length=2, blank=True)
     # Lago's shape: [{"id", "key", "value", "display_in_invoice", "created_at"}].
     metadata = models.JSONField(default=list, blank=True)
     # Lago's per-organization running number of customers (deleted ones

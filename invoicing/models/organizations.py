@@ -4,15 +4,22 @@ import hashlib
 import secrets
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
 from invoicing.crypto import EncryptedTextField
+from invoicing.money import is_currency
 
 # Length of the public part of an API key kept in clear for lookup; the rest
 # is secret and only its hash is stored.
 API_KEY_PREFIX_LENGTH = 12
+
+
+def validate_currency_code(value: str) -> None:
+    if not is_currency(value):
+        raise ValidationError(f"{value!r} is not an ISO 4217 currency code.")
 
 
 def _new_hmac_key() -> str:
@@ -41,6 +48,11 @@ class Organization(models.Model):
     phone = models.CharField(max_length=64, blank=True)
     logo = models.ImageField(upload_to="logos/", blank=True)
     invoice_footer = models.TextField(blank=True)
+    # The currency of a customer created without one, as Lotus's organization
+    # setting (upstream's default is USD); invoices carry their own currency.
+    default_currency = models.CharField(
+        max_length=3, default="USD", validators=[validate_currency_code]
+    )
     document_locale = models.CharField(max_length=16, default="en")
     timezone = models.CharField(max_length=64, default="UTC")
     net_payment_term = models.PositiveIntegerField(default=0, help_text="Days")

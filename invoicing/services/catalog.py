@@ -17,8 +17,13 @@ CUSTOMER_FIELDS = (
     "name", "firstname", "lastname", "customer_type", "legal_name", "legal_number",
     "tax_identification_number", "email", "phone", "url", "address_line1", "address_line2",
     "city", "state", "zipcode", "country", "currency", "timezone", "document_locale",
-    "net_payment_term",
+    "net_payment_term", "external_salesforce_id", "finalize_zero_amount_invoice",
+    "skip_invoice_custom_sections", "shipping_address_line1", "shipping_address_line2",
+    "shipping_city", "shipping_state", "shipping_zipcode", "shipping_country",
 )  # fmt: skip
+# Columns that are not text: an explicit null keeps them null (or default).
+_NOT_TEXT = {"net_payment_term": None, "skip_invoice_custom_sections": False,
+             "finalize_zero_amount_invoice": "inherit"}  # fmt: skip
 
 
 def lago_timestamp(value) -> str:
@@ -85,8 +90,11 @@ def customer_upsert(
         if tax_codes is not None
         else None
     )
-    values = {k: ("" if data[k] is None and k != "net_payment_term" else data[k])
-              for k in CUSTOMER_FIELDS if k in data}  # fmt: skip
+    values = {
+        k: (_NOT_TEXT.get(k, "") if data[k] is None else data[k])
+        for k in CUSTOMER_FIELDS
+        if k in data
+    }
     for attempt in range(2):
         try:
             with transaction.atomic():

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from invoicing.dispatch import DELIVER_WEBHOOK_TASK, send_on_commit
 from invoicing.models import Invoice, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from invoicing.representations import lago
 
 
 def invoice_payload(invoice: Invoice, event_type: str) -> dict:
@@ -14,24 +15,7 @@ def invoice_payload(invoice: Invoice, event_type: str) -> dict:
 
 
 def invoice_payloads(invoices: list[Invoice], event_type: str) -> list[dict]:
-    """Lago's webhook payloads: the invoice as ``InvoiceBaseOutput`` renders
-    it, with its customer as ``CustomerOutput`` does."""
-    # Imported here: the Lago face's serializers are the payload's one
-    # definition, and they import the models this module is loaded with.
-    from invoicing.api.lago.serializers import render_customer, render_invoice_base
-
-    return [
-        {
-            "webhook_type": event_type,
-            "object_type": "invoice",
-            "organization_id": str(invoice.organization_id),
-            "invoice": {
-                **render_invoice_base(invoice),
-                "customer": render_customer(invoice.customer),
-            },
-        }
-        for invoice in invoices
-    ]
+    return lago.invoice_webhook_payloads(invoices, event_type)
 
 
 def event_record(*, invoice: Invoice, event_type: str) -> WebhookEvent:

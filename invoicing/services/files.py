@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
+from invoicing import selectors
 from invoicing.models import PdfJob
 
 _SALT = "invoicing.pdf-download"
@@ -32,6 +33,15 @@ def pdf_download_token(job: PdfJob) -> str:
 
 def pdf_download_url(job: PdfJob) -> str:
     return f"{settings.PUBLIC_BASE_URL}/files/invoices/{pdf_download_token(job)}"
+
+
+def pdf_download_urls(invoices) -> dict:
+    """The download URL of each of ``invoices`` whose PDF is stored, by
+    invoice id, in one query: what ``file_url`` and ``invoice_pdf`` show."""
+    if not invoices:
+        return {}
+    jobs = selectors.invoice_stored_pdf_jobs(invoice_ids=[i.pk for i in invoices])
+    return {invoice_id: pdf_download_url(job) for invoice_id, job in jobs.items()}
 
 
 @dataclass(frozen=True)

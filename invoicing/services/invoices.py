@@ -160,7 +160,7 @@ def _check_invoice_metadata(existing: list[dict], incoming: list[dict]) -> None:
 def invoice_create(
     *,
     organization: Organization,
-    external_customer_id: str,
+    external_customer_id: str | None,
     fees: list[FeeInput],
     currency: str | None = None,
     status: str = Invoice.Status.FINALIZED,
@@ -182,7 +182,7 @@ def invoice_create(
     if customer is None:
         raise NotFound("customer")
     if not fees:
-        raise ValidationFailed({"fees": ["value_is_mandatory"]})
+        raise NotFound("fees")
     codes = {f.add_on_code for f in fees}
     add_ons = {
         a.code: a

@@ -87,6 +87,7 @@ ORGANIZATION_EDITABLE = (
     "name", "legal_name", "legal_number", "tax_identification_number", "address_line1",
     "address_line2", "city", "state", "zipcode", "country", "email", "phone", "logo",
     "invoice_footer", "document_locale", "timezone", "net_payment_term", "pdf_paper_size",
+    "default_currency",
 )  # fmt: skip
 
 

@@ -23,7 +23,6 @@ from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
 from invoicing.pdf.errors import SnapshotInconsistent
 from invoicing.pdf.paper import paper_for
-from invoicing.services import pdf_wait
 from invoicing.services.events import events_record
 from invoicing.signals import pdf_job_finished
 
@@ -300,12 +299,11 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             invoices=[r.invoice for r in finished],
             event_type=WebhookEvent.EventType.INVOICE_GENERATED,
         )
-        for r in finished:
-            # Wake requests waiting for this PDF (Lotus's pdf_url) once it commits.
-            pdf_wait.pdf_job_publish_on_commit(job_id=str(r.job.pk), state=PdfJob.State.READY)
     for r in finished:
         job_id = str(r.job.pk)
         logger.info("PDF job %s ready: %s bytes in %s ms", job_id, r.size, r.render_ms)
+        # Also wakes requests waiting for this PDF (Lotus's pdf_url): the
+        # signal's own receiver publishes it once committed (invoicing/signals.py).
         pdf_job_finished.send(
             sender=PdfJob, job_id=job_id, invoice_id=r.job.invoice_id,
             organization_id=r.job.organization_id, outcome="ready",
@@ -350,7 +348,6 @@ def _fail_attempt(job: PdfJob, attempt: int, error: str, final: bool = False) ->
             finished_at=timezone.now(),
             lease_expires_at=None,
         )
-        pdf_wait.pdf_job_publish_on_commit(job_id=job.pk, state=PdfJob.State.FAILED)
         _finished(job, "failed")
         return RunResult(str(job.pk), "failed", error)
     delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]

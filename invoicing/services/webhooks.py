@@ -52,6 +52,7 @@ from invoicing.models import (
     WebhookEvent,
     WebhookSigningKey,
 )
+from invoicing.representations import lago
 from invoicing.services.files import pdf_download_url
 from invoicing.signals import webhook_attempted
 from invoicing.webhooks import sender, signing
@@ -118,31 +119,17 @@ def webhook_public_key_b64() -> str:
 # ----------------------------------------------------------------- body and headers
 
 
-def _ordered(data: dict, order: list[str]) -> dict:
-    # PostgreSQL's jsonb does not keep key order; put Lago's order back for readers.
-    known = {key: data[key] for key in order if key in data}
-    return {**known, **{key: value for key, value in data.items() if key not in known}}
-
-
 def _invoice_payload(event: WebhookEvent) -> dict:
-    from invoicing.api.lago.serializers import CustomerOutput, InvoiceBaseOutput
-
-    payload = _ordered(
-        dict(event.payload), ["webhook_type", "object_type", "organization_id", "invoice"]
-    )
+    payload = lago.invoice_webhook_reordered(dict(event.payload))
     invoice = payload.get("invoice")
     if not isinstance(invoice, dict):
         return payload
-    invoice = _ordered(invoice, [*InvoiceBaseOutput().fields, "customer"])
-    if isinstance(invoice.get("customer"), dict):
-        invoice["customer"] = _ordered(invoice["customer"], list(CustomerOutput().fields))
     # Download URLs expire, so each attempt carries a fresh one (the event stores none).
     job = PdfJob.objects.filter(
         invoice_id=event.object_id, is_current=True, state=PdfJob.State.READY
     ).first()
     if job is not None:
         invoice["file_url"] = pdf_download_url(job)
-    payload["invoice"] = invoice
     return payload
 
 

@@ -19,6 +19,7 @@ from invoicing.api.pagination import PAGE_PARAMETERS, page_params, paginate
 from invoicing.api.throttling import rate_limit_of
 from invoicing.errors import NotAllowed, NotFound
 from invoicing.models import Invoice, PdfJob, WebhookEndpoint
+from invoicing.representations import lago
 from invoicing.services import (
     catalog,
     invoices,
@@ -29,6 +30,9 @@ from invoicing.services import (
 )
 from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import FeeInput
+
+# What the download of a stored PDF reads: the columns its answer renders.
+INVOICE_BASE_COLUMNS = lago.INVOICE_BASE.columns()
 
 
 def _validated(serializer_class, data) -> dict:
@@ -146,7 +150,7 @@ class LagoApi(APIView):
 
 def _customer_response(customer, organization) -> Response:
     customer.organization = organization
-    return Response({"customer": s.render_customer(customer, with_taxes=True)})
+    return Response({"customer": lago.CUSTOMER_DETAILED.render(customer)})
 
 
 CUSTOMER_LIST_PARAMETERS = [
@@ -167,7 +171,7 @@ CUSTOMER_LIST_PARAMETERS = [
 class CustomersApi(LagoApi):
     @extend_schema(
         request=_wrapped("customer", s.CustomerInput),
-        responses=_responses(_wrapped("customer", s.CustomerWithTaxesOutput), 404, 422),
+        responses=_responses(_wrapped("customer", s.CustomerDetailedOutput), 404, 422),
         summary="Create or update a customer (upsert by external_id)",
     )
     def post(self, request):
@@ -201,19 +205,19 @@ class CustomersApi(LagoApi):
         for customer in items:
             customer.organization = self.organization
         return Response(
-            {"customers": [s.render_customer(c, with_taxes=True) for c in items], "meta": meta}
+            {"customers": [lago.CUSTOMER_WITH_TAXES.render(c) for c in items], "meta": meta}
         )
 
 
 class CustomerApi(LagoApi):
-    @extend_schema(responses=_responses(_wrapped("customer", s.CustomerWithTaxesOutput), 404, 422))
+    @extend_schema(responses=_responses(_wrapped("customer", s.CustomerDetailedOutput), 404, 422))
     def get(self, request, external_id: str):
         customer = selectors.customer_get(organization=self.organization, external_id=external_id)
         return _customer_response(customer, self.organization)
 
     @extend_schema(
         request=None,
-        responses=_responses(_wrapped("customer", s.CustomerWithTaxesOutput), 404),
+        responses=_responses(_wrapped("customer", s.CustomerDetailedOutput), 404),
         summary="Delete a customer",
         description=(
             "Soft deletion, as Lago's: the customer's issued invoices stay as they are, its "
@@ -238,7 +242,7 @@ class TaxesApi(LagoApi):
     def post(self, request):
         data = _validated(s.TaxInput, _root(request, "tax"))
         tax = catalog.tax_create(organization=self.organization, data=data)
-        return Response({"tax": s.TaxOutput(tax).data})
+        return Response({"tax": lago.TAX.render(tax)})
 
     @extend_schema(
         operation_id="taxes_list",
@@ -247,14 +251,14 @@ class TaxesApi(LagoApi):
     )
     def get(self, request):
         items, meta = _page(request, selectors.tax_list(organization=self.organization))
-        return Response({"taxes": s.TaxOutput(items, many=True).data, "meta": meta})
+        return Response({"taxes": [lago.TAX.render(t) for t in items], "meta": meta})
 
 
 class TaxApi(LagoApi):
     @extend_schema(responses=_responses(_wrapped("tax", s.TaxOutput), 404, 422))
     def get(self, request, code: str):
         tax = selectors.tax_get(organization=self.organization, code=code)
-        return Response({"tax": s.TaxOutput(tax).data})
+        return Response({"tax": lago.TAX.render(tax)})
 
     @extend_schema(
         request=_wrapped("tax", s.TaxInput),
@@ -265,7 +269,7 @@ class TaxApi(LagoApi):
         serializer = s.TaxInput(data=_root(request, "tax"), partial=True)
         serializer.is_valid(raise_exception=True)
         tax = catalog.tax_update(tax=tax, data=serializer.validated_data)
-        return Response({"tax": s.TaxOutput(tax).data})
+        return Response({"tax": lago.TAX.render(tax)})
 
     @extend_schema(
         request=None,
@@ -278,7 +282,7 @@ class TaxApi(LagoApi):
     )
     def delete(self, request, code: str):
         tax = selectors.tax_get(organization=self.organization, code=code)
-        return Response({"tax": s.TaxOutput(catalog.tax_delete(tax=tax)).data})
+        return Response({"tax": lago.TAX.render(catalog.tax_delete(tax=tax))})
 
 
 # --------------------------------------------------------------- add-ons
@@ -292,7 +296,7 @@ class AddOnsApi(LagoApi):
     def post(self, request):
         data = _validated(s.AddOnInput, _root(request, "add_on"))
         add_on = catalog.add_on_create(organization=self.organization, data=data)
-        return Response({"add_on": s.AddOnOutput(add_on).data})
+        return Response({"add_on": lago.ADD_ON.render(add_on)})
 
     @extend_schema(
         operation_id="add_ons_list",
@@ -301,14 +305,14 @@ class AddOnsApi(LagoApi):
     )
     def get(self, request):
         items, meta = _page(request, selectors.add_on_list(organization=self.organization))
-        return Response({"add_ons": s.AddOnOutput(items, many=True).data, "meta": meta})
+        return Response({"add_ons": [lago.ADD_ON.render(a) for a in items], "meta": meta})
 
 
 class AddOnApi(LagoApi):
     @extend_schema(responses=_responses(_wrapped("add_on", s.AddOnOutput), 404, 422))
     def get(self, request, code: str):
         add_on = selectors.add_on_get(organization=self.organization, code=code)
-        return Response({"add_on": s.AddOnOutput(add_on).data})
+        return Response({"add_on": lago.ADD_ON.render(add_on)})
 
     @extend_schema(
         request=_wrapped("add_on", s.AddOnInput),
@@ -319,7 +323,7 @@ class AddOnApi(LagoApi):
         serializer = s.AddOnInput(data=_root(request, "add_on"), partial=True)
         serializer.is_valid(raise_exception=True)
         add_on = catalog.add_on_update(add_on=add_on, data=serializer.validated_data)
-        return Response({"add_on": s.AddOnOutput(add_on).data})
+        return Response({"add_on": lago.ADD_ON.render(add_on)})
 
     @extend_schema(
         request=None,
@@ -332,7 +336,7 @@ class AddOnApi(LagoApi):
     )
     def delete(self, request, code: str):
         add_on = selectors.add_on_get(organization=self.organization, code=code)
-        return Response({"add_on": s.AddOnOutput(catalog.add_on_delete(add_on=add_on)).data})
+        return Response({"add_on": lago.ADD_ON.render(catalog.add_on_delete(add_on=add_on))})
 
 
 # -------------------------------------------------------------- invoices
@@ -342,8 +346,7 @@ def _invoice_response(invoice: Invoice, organization) -> Response:
     # The customer's organization is the caller's, already loaded.
     invoice.customer.organization = organization
     selectors.invoice_load_details([invoice])
-    file_url = _file_urls([invoice]).get(invoice.id)
-    return Response({"invoice": s.render_invoice(invoice, file_url)})
+    return Response({"invoice": lago.INVOICE.render(invoice, {"pdf_urls": _file_urls([invoice])})})
 
 
 def _invoice_list_response(request, organization, filters) -> Response:
@@ -354,10 +357,10 @@ def _invoice_list_response(request, organization, filters) -> Response:
     qs = selectors.invoice_list_filtered(organization=organization, filters=filters)
     items, meta = _page(request, qs)
     selectors.invoice_load_summaries(items)
-    urls = _file_urls(items)
+    context = {"pdf_urls": _file_urls(items)}
     return Response(
         {
-            "invoices": [s.render_invoice_list_item(i, urls.get(i.id)) for i in items],
+            "invoices": [lago.INVOICE_LIST_ITEM.render(i, context) for i in items],
             "meta": meta,
         }
     )
@@ -424,13 +427,13 @@ class InvoicesApi(LagoApi):
         data = _validated(s.InvoiceCreateInput, _root(request, "invoice"))
         invoice = invoices.invoice_create(
             organization=self.organization,
-            external_customer_id=data["external_customer_id"],
+            external_customer_id=data.get("external_customer_id"),
             currency=data.get("currency"),
             status=data.get("status", Invoice.Status.FINALIZED),
             purchase_order_number=data.get("purchase_order_number", ""),
             net_payment_term=data.get("net_payment_term"),
             metadata=data.get("metadata"),
-            fees=[FeeInput(**fee) for fee in data["fees"]],
+            fees=[FeeInput(**fee) for fee in data.get("fees") or ()],
             billing_entity_code=data.get("billing_entity_code"),
         )
         return _invoice_response(invoice, self.organization)
@@ -553,7 +556,7 @@ class InvoiceDownloadApi(LagoApi):
             invoice_id=invoice_id,
             statuses=statuses,
             with_customer=True,
-            only=s.INVOICE_BASE_COLUMNS,
+            only=INVOICE_BASE_COLUMNS,
         )
         if job is None:
             invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id,
@@ -565,7 +568,7 @@ class InvoiceDownloadApi(LagoApi):
                 return HttpResponse(b"", status=200, content_type="application/json")
         else:
             invoice = job.invoice
-        body = s.render_invoice_base(invoice, file_url=pdf_download_url(job))
+        body = lago.INVOICE_BASE.render(invoice, {"pdf_urls": {invoice.pk: pdf_download_url(job)}})
         return Response({"invoice": body})
 
 
@@ -573,8 +576,8 @@ class InvoiceDownloadApi(LagoApi):
 
 
 def _endpoint_response(endpoint, *, with_secret: bool = False) -> Response:
-    output = s.WebhookEndpointWithSecretOutput if with_secret else s.WebhookEndpointOutput
-    return Response({"webhook_endpoint": output(endpoint).data})
+    shape = lago.WEBHOOK_ENDPOINT_WITH_SECRET if with_secret else lago.WEBHOOK_ENDPOINT
+    return Response({"webhook_endpoint": shape.render(endpoint)})
 
 
 class WebhookEndpointsApi(LagoApi):
@@ -607,7 +610,7 @@ class WebhookEndpointsApi(LagoApi):
         )
         items, meta = _page(request, qs)
         return Response(
-            {"webhook_endpoints": s.WebhookEndpointOutput(items, many=True).data, "meta": meta}
+            {"webhook_endpoints": [lago.WEBHOOK_ENDPOINT.render(e) for e in items], "meta": meta}
         )
 
 
@@ -677,7 +680,7 @@ class WebhookHmacKeyApi(LagoApi):
         summary="The organization's key of hmac webhook signatures",
     )
     def get(self, request):
-        return Response({"webhook": {"hmac_key": self.organization.hmac_key}})
+        return Response({"webhook": lago.WEBHOOK_HMAC_KEY.render(self.organization.hmac_key)})
 
     @extend_schema(
         request=None,
@@ -687,7 +690,7 @@ class WebhookHmacKeyApi(LagoApi):
     )
     def post(self, request):
         organization = organizations.organization_hmac_key_rotate(organization=self.organization)
-        return Response({"webhook": {"hmac_key": organization.hmac_key}})
+        return Response({"webhook": lago.WEBHOOK_HMAC_KEY.render(organization.hmac_key)})
 
 
 class WebhookPublicKeyApi(LagoApi):
@@ -696,4 +699,6 @@ class WebhookPublicKeyApi(LagoApi):
         summary="The public key of jwt webhook signatures",
     )
     def get(self, request):
-        return Response({"webhook": {"public_key": webhooks.webhook_public_key_b64()}})
+        return Response(
+            {"webhook": lago.WEBHOOK_PUBLIC_KEY.render(webhooks.webhook_public_key_b64())}
+        )

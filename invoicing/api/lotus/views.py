@@ -6,17 +6,6 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.db.models import (
-    Count,
-    F,
-    Max,
-    Min,
-    Prefetch,
-    Q,
-    Window,
-    prefetch_related_objects,
-)
-from django.db.models.functions import RowNumber
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -27,9 +16,10 @@ from invoicing.api.lotus import serializers as s
 from invoicing.api.lotus.errors import PdfGenerationFailed, exception_handler
 from invoicing.api.lotus.lookups import VISIBLE_STATUSES, invoice_find
 from invoicing.api.lotus.pagination import PAGE_PARAMETERS, LinkHeaderCursorPagination
-from invoicing.models import Customer, Fee, Invoice, Organization, PdfJob
+from invoicing.models import Customer, Organization, PdfJob
+from invoicing.representations import lotus
 from invoicing.services import catalog
-from invoicing.services.files import pdf_download_url
+from invoicing.services.files import pdf_download_url, pdf_download_urls
 from invoicing.services.pdf_wait import invoice_pdf_await, retry_after_seconds
 
 TAGS = ["lotus"]
@@ -79,81 +69,12 @@ def _validated(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
-def _pdf_urls(invoices: list[Invoice]) -> dict:
-    """Download URLs of the invoices' stored PDFs, in one query."""
-    jobs = selectors.invoice_stored_pdf_jobs(invoice_ids=[i.pk for i in invoices])
-    return {invoice_id: pdf_download_url(job) for invoice_id, job in jobs.items()}
-
-
-# Lines a page of invoices may carry: a page is cut after the invoice that
-# reaches it (always at least one), so 500 invoices of 10,000 lines each
-# never load 5 million rows into one request.
-MAX_LINES_PER_PAGE = 10_000
-# A customer's nested ``invoices`` holds its most recent finalized invoices;
-# all of them are one call away (``GET /api/invoices/?customer_id=``).
-CUSTOMER_INVOICES_SHOWN = 100
-
-
-def _invoices_within_lines(invoices: list[Invoice]) -> int:
-    """How many of ``invoices``, in order, fit MAX_LINES_PER_PAGE lines."""
-    if not invoices:
-        return 0
-    counts = dict(
-        Fee.objects.filter(invoice__in=invoices)
-        .order_by()
-        .values_list("invoice_id")
-        .annotate(n=Count("id"))
+def _customers_context(customers: list[Customer], organization: Organization) -> dict:
+    """Each customer's recent invoices loaded, and the context rendering them."""
+    invoices = selectors.customers_load_recent_invoices(
+        customers, organization, to_attr=lotus.CUSTOMER_INVOICES_ATTR
     )
-    total = 0
-    for index, invoice in enumerate(invoices):
-        total += counts.get(invoice.pk, 0)
-        if total > MAX_LINES_PER_PAGE and index > 0:
-            return index
-    return len(invoices)
-
-
-def _load_invoices(invoices: list[Invoice], organization: Organization) -> list[Invoice]:
-    """Lines in one query; seller and customer's organization from the
-    caller's (already loaded) organization, so nothing else queries."""
-    prefetch_related_objects(invoices, "fees")
-    for invoice in invoices:
-        invoice.organization = organization
-        invoice.customer.organization = organization
-    return invoices
-
-
-def _load_customers(customers: list[Customer], organization: Organization) -> dict:
-    """Each customer's finalized invoices (``lotus_invoices``) with their
-    periods, in one query, and the URLs of their PDFs; returns the context."""
-    # The organization too, not only the customer: a row moved between
-    # organizations at the database level must not carry its invoices along.
-    recent = Window(
-        RowNumber(),
-        partition_by=[F("customer_id")],
-        order_by=[F("issuing_date").desc(), F("created_at").desc()],
-    )
-    invoices = (
-        Invoice.objects.filter(organization=organization, status=Invoice.Status.FINALIZED)
-        .annotate(rank=recent)
-        .filter(rank__lte=CUSTOMER_INVOICES_SHOWN)
-        .annotate(period_from=Min("fees__from_datetime"), period_to=Max("fees__to_datetime"))
-    )
-    prefetch_related_objects(
-        customers,
-        Prefetch(
-            "invoices",
-            queryset=invoices.order_by("-issuing_date", "-created_at"),
-            to_attr="lotus_invoices",
-        ),
-    )
-    every_invoice = []
-    for customer in customers:
-        customer.organization = organization
-        for invoice in customer.lotus_invoices:
-            invoice.organization = organization
-            invoice.customer = customer
-            every_invoice.append(invoice)
-    return {"pdf_urls": _pdf_urls(every_invoice) if every_invoice else {}}
+    return {"pdf_urls": pdf_download_urls(invoices)}
 
 
 class LotusApi(APIView):
@@ -180,12 +101,10 @@ class CustomersApi(LotusApi):
     def get(self, request):
         paginator = LinkHeaderCursorPagination()
         page = paginator.paginate_queryset(
-            Customer.objects.filter(organization=self.organization), request, view=self
+            selectors.lotus_customer_list(organization=self.organization), request, view=self
         )
-        context = _load_customers(page, self.organization)
-        return paginator.get_paginated_response(
-            s.LotusCustomerOutput(page, many=True, context=context).data
-        )
+        context = _customers_context(page, self.organization)
+        return paginator.get_paginated_response([lotus.CUSTOMER.render(c, context) for c in page])
 
     @extend_schema(
         operation_id="lotus_customers_create",
@@ -204,8 +123,8 @@ class CustomersApi(LotusApi):
             external_id=serializer.validated_data["customer_id"],
             data=serializer.to_customer_data(),
         )
-        context = _load_customers([customer], self.organization)
-        return Response(s.LotusCustomerOutput(customer, context=context).data, status=201)
+        context = _customers_context([customer], self.organization)
+        return Response(lotus.CUSTOMER.render(customer, context), status=201)
 
 
 class CustomerApi(LotusApi):
@@ -217,8 +136,8 @@ class CustomerApi(LotusApi):
     )
     def get(self, request, customer_id: str):
         customer = selectors.customer_get(organization=self.organization, external_id=customer_id)
-        context = _load_customers([customer], self.organization)
-        return Response(s.LotusCustomerOutput(customer, context=context).data)
+        context = _customers_context([customer], self.organization)
+        return Response(lotus.CUSTOMER.render(customer, context))
 
 
 # -------------------------------------------------------------- invoices
@@ -239,25 +158,17 @@ class InvoicesApi(LotusApi):
     )
     def get(self, request):
         f = _validated(s.LotusInvoiceListFilters, request.query_params)
-        wanted = f.get("payment_status") or {"paid"}
-        qs = selectors.invoice_list(organization=self.organization).filter(
-            status=Invoice.Status.FINALIZED
+        qs = selectors.lotus_invoice_list(
+            organization=self.organization,
+            payment_statuses=set(f.get("payment_status") or {"paid"}),
+            customer_external_id=f.get("customer_id"),
         )
-        paid = Q(payment_status=Invoice.PaymentStatus.SUCCEEDED)
-        if wanted == {"paid"}:
-            qs = qs.filter(paid)
-        elif wanted == {"unpaid"}:
-            qs = qs.exclude(paid)
-        if "customer_id" in f:
-            qs = qs.filter(customer__external_id=f["customer_id"])
         paginator = LinkHeaderCursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        paginator.keep_first(_invoices_within_lines(page))
-        page = _load_invoices(paginator.page, self.organization)
-        context = {"pdf_urls": _pdf_urls(page) if page else {}}
-        return paginator.get_paginated_response(
-            s.LotusInvoiceOutput(page, many=True, context=context).data
-        )
+        paginator.keep_first(selectors.invoices_within_lines(page))
+        page = selectors.invoices_load_lines(paginator.page, self.organization)
+        context = {"pdf_urls": pdf_download_urls(page)}
+        return paginator.get_paginated_response([lotus.INVOICE.render(i, context) for i in page])
 
 
 class InvoiceApi(LotusApi):
@@ -270,9 +181,12 @@ class InvoiceApi(LotusApi):
     )
     def get(self, request, invoice_id: str):
         invoice = invoice_find(organization=self.organization, invoice_id=invoice_id)
-        _load_invoices([invoice], self.organization)
-        context = {"pdf_urls": _pdf_urls([invoice])}
-        return Response(s.LotusInvoiceOutput(invoice, context=context).data)
+        selectors.invoices_load_lines([invoice], self.organization)
+        return Response(lotus.INVOICE.render(invoice, {"pdf_urls": pdf_download_urls([invoice])}))
+
+
+# What pdf_url reads for a stored PDF: the columns its answer renders.
+PDF_URL_COLUMNS = lotus.PDF_URL.columns()
 
 
 class InvoicePdfUrlApi(LotusApi):
@@ -287,7 +201,10 @@ class InvoicePdfUrlApi(LotusApi):
                     description=(
                         "The invoice with `invoice_pdf` and `url`, a signed download URL. If the "
                         "PDF is not stored within the wait, both are null and a `Retry-After` "
-                        "header (seconds) says when to ask again."
+                        "header (seconds) says when to ask again. The same answer comes at once, "
+                        "without waiting, when the PDF cannot be ready within the wait (backing "
+                        "off after a failed attempt, or queued behind too many others) or when "
+                        "too many requests of the organization, or in all, are waiting already."
                     ),
                 )
             },
@@ -307,19 +224,24 @@ class InvoicePdfUrlApi(LotusApi):
                 invoice_id=invoice_id,
                 statuses=VISIBLE_STATUSES,
                 with_customer=True,
-                fees_to_attr=s.LINES_ATTR,
-                only=s.INVOICE_COLUMNS,
+                fees_to_attr=lotus.LINES_ATTR,
+                only=PDF_URL_COLUMNS,
             )
+        headers = None
         if job is not None:
             invoice, ready = job.invoice, True
         else:
             invoice = invoice_find(organization=self.organization, invoice_id=invoice_id)
-            job = invoice_pdf_await(invoice=invoice, timeout=settings.LOTUS_PDF_WAIT_SECONDS)
+            # Waits only when the job can finish in time and a waiting slot is
+            # free (one tenant must not hold every worker); otherwise answers
+            # at once, as a wait that ran out does.
+            awaited = invoice_pdf_await(invoice=invoice, timeout=settings.LOTUS_PDF_WAIT_SECONDS)
+            job = awaited.job
             if job.is_current and job.state == PdfJob.State.FAILED:
                 raise PdfGenerationFailed()
             ready = job.is_current and job.state == PdfJob.State.READY
-            _load_invoices([invoice], self.organization)
-        headers = None if ready else {"Retry-After": str(retry_after_seconds(job))}
-        # LotusInvoicePdfUrlOutput's body, without a serializer instance.
-        body = s.render_pdf_url(invoice, pdf_download_url(job) if ready else None)
-        return Response(body, headers=headers)
+            if not ready:
+                headers = {"Retry-After": str(retry_after_seconds(awaited))}
+            selectors.invoices_load_lines([invoice], self.organization)
+        urls = {invoice.pk: pdf_download_url(job)} if ready else {}
+        return Response(lotus.PDF_URL.render(invoice, {"pdf_urls": urls}), headers=headers)

@@ -17,6 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--webhook-url", help="Register a webhook endpoint for it")
         parser.add_argument("--locale", default="en", help="Document locale (default en)")
         parser.add_argument("--timezone", default="UTC")
+        parser.add_argument(
+            "--default-currency",
+            default="USD",
+            help="Currency of customers created without one (default USD, as Lotus's)",
+        )
         parser.add_argument("--json", action="store_true", help="Print machine-readable JSON")
 
     def handle(self, *args, **options):
@@ -32,6 +37,7 @@ class Command(BaseCommand):
                     name=options["name"],
                     document_locale=options["locale"],
                     timezone=options["timezone"],
+                    default_currency=options["default_currency"].upper(),
                 )
                 result = {
                     "organization_id": str(organization.id),

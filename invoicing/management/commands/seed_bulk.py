@@ -28,6 +28,7 @@ from invoicing.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from invoicing.services.catalog import document_prefix
 from invoicing.services.organizations import organization_create
 
 BULK_PREFIX = "Bulk org"
@@ -142,11 +143,21 @@ class Command(BaseCommand):
 
     def _customers(self, orgs, n_cus) -> int:
         org_ids = [str(o.pk) for o in orgs]
+        prefixes = [document_prefix(o) for o in orgs]
+        # Customer n is its organization's (n // O + 1)-th, numbered and slugged
+        # as customer creation does (at least three digits, never cut).
+        seq = f"(n / {len(orgs)} + 1)"
         return insert_select(
             Customer,
             {
                 "id": "md5('cus' || n)::uuid",
                 "organization_id": ("(%s::uuid[])[n %% %s + 1]", [org_ids, len(orgs)]),
+                "sequential_id": seq,
+                "slug": (
+                    f"(%s::text[])[n %% %s + 1] || '-' || "
+                    f"CASE WHEN {seq} < 100 THEN lpad({seq}::text, 3, '0') ELSE {seq}::text END",
+                    [prefixes, len(orgs)],
+                ),
                 "external_id": "'bulk-cus-' || n",
                 "name": ("(%s::text[])[n %% 8 + 1] || ' Customer ' || n", [NAMES]),
                 "currency": ("(%s::text[])[n %% 7 + 1]", [CURRENCIES]),

@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from invoicing import selectors
 from invoicing.api.auth import ApiClient
-from invoicing.api.lago import serializers as lago
 from invoicing.models import ApiKey, Customer, Fee, Invoice, Organization, PdfJob
 from invoicing.models.organizations import API_KEY_PREFIX_LENGTH
+from invoicing.representations import lago
 from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import invoice_void
 from invoicing.services.pdf import invoice_pdf_regenerate
@@ -153,7 +153,8 @@ def test_columns_left_out_are_deferred_and_names_are_checked(organization, rich)
 def test_lago_download_body_is_the_one_rendered_from_fully_loaded_rows(api, organization, rich):
     job = PdfJob.objects.get(invoice=rich, is_current=True)
     body = api.post(f"/api/v1/invoices/{rich.id}/download").json()["invoice"]
-    expected = lago.render_invoice_base(Invoice.objects.get(pk=rich.pk), pdf_download_url(job))
+    full = Invoice.objects.get(pk=rich.pk)
+    expected = lago.INVOICE_BASE.render(full, {"pdf_urls": {full.pk: pdf_download_url(job)}})
     assert list(body) == list(expected)
     assert {k: v for k, v in body.items() if k != "file_url"} == {
         k: v for k, v in expected.items() if k != "file_url"

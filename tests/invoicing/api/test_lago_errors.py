@@ -83,9 +83,15 @@ def test_missing_root_key_is_400_and_missing_fields_are_422(api, catalog):
     assert api.post("/api/v1/customers", {"customer": {}}, format="json").status_code == 400
     _assert_422(api.post("/api/v1/customers", {"customer": {"name": "x"}}, format="json"),
                 "external_id", "value_is_mandatory")  # fmt: skip
-    response = api.post("/api/v1/invoices", {"invoice": {"external_customer_id": "c1"}},
-                        format="json")  # fmt: skip
-    _assert_422(response, "fees", "value_is_mandatory")
+    # Invoices::CreateOneOffService looks the customer up, then the fees: either
+    # missing is its 404, not a validation error.
+    response = api.post("/api/v1/invoices", {"invoice": {"currency": "EUR"}}, format="json")
+    assert response.status_code == 404
+    assert response.json() == {"status": 404, "error": "Not Found", "code": "customer_not_found"}
+    for body in ({"external_customer_id": "c1"}, {"external_customer_id": "c1", "fees": []}):
+        response = api.post("/api/v1/invoices", {"invoice": body}, format="json")
+        assert response.status_code == 404, body
+        assert response.json() == {"status": 404, "error": "Not Found", "code": "fees_not_found"}
 
 
 @pytest.mark.parametrize(

@@ -1,46 +1,21 @@
-"""The Lago output serializers render with plain functions: what they render
-is what their declared fields (the OpenAPI schema) say, key for key and value
-for value, at every level."""
-
-import json
+"""The Lago shapes are declared once (invoicing/representations/lago.py): the
+answers, the webhook payloads and the schema's serializer classes all come
+from the declarations. What is rendered has the declared keys, in order, and
+values of the declared kinds, at every level; the columns a hot path reads
+are those the declaration names."""
 
 import pytest
-from django.db.models import Manager
-from rest_framework import serializers
 
 from invoicing import selectors
 from invoicing.api.lago import serializers as s
 from invoicing.models import Invoice
+from invoicing.representations import lago
 from invoicing.services.events import invoice_payload
-from invoicing.services.invoices import CreditInput, invoice_update
+from invoicing.services.invoices import CreditInput, invoice_update, invoice_void
 from tests.invoicing.api.lotus.conftest import make_rich_invoice, render_now
-from tests.invoicing.api.shapes import assert_declared_shape
+from tests.invoicing.api.shapes import assert_declared_shape, assert_matches_shape
 
 pytestmark = pytest.mark.django_db
-
-
-def _drf(serializer, instance):
-    """What DRF's own field-by-field rendering gives for ``instance``: the
-    declared fields, each formatted by its field class (not by the class's
-    ``to_representation``, which this checks)."""
-    out = {}
-    for name, field in serializer.fields.items():
-        attribute = field.get_attribute(instance)
-        if attribute is None:
-            out[name] = None
-        elif isinstance(field, serializers.ListSerializer):
-            items = attribute.all() if isinstance(attribute, Manager) else attribute
-            out[name] = [_drf(field.child, item) for item in items]
-        elif isinstance(field, serializers.Serializer):
-            out[name] = _drf(field, attribute)
-        else:
-            out[name] = field.to_representation(attribute)
-    return out
-
-
-def _same(rendered, serializer, instance):
-    # JSON text: the same keys in the same order, the same values and types.
-    assert json.dumps(rendered) == json.dumps(_drf(serializer, instance))
 
 
 @pytest.fixture
@@ -56,52 +31,85 @@ def rich(organization):
     return Invoice.objects.get(pk=invoice.pk)
 
 
-def test_rendered_values_are_drf_field_renderings(rich):
+def test_rendered_values_are_of_the_declared_kinds(rich):
     selectors.invoice_load_details([rich])
     assert rich.fees.all() and rich.credits.all() and rich.applied_taxes.all()
     assert any(f.applied_taxes.all() for f in rich.fees.all())
-    _same(s.InvoiceOutput(rich).data, s.InvoiceOutput(), rich)
-    _same(s.InvoiceListItemOutput(rich).data, s.InvoiceListItemOutput(), rich)
-    base = s.InvoiceBaseOutput(rich, context={"file_url": "https://x.example/f"})
-    assert base.data["file_url"] == "https://x.example/f"
-    _same(base.data, s.InvoiceBaseOutput(context={"file_url": "https://x.example/f"}), rich)
-    _same(s.CustomerOutput(rich.customer).data, s.CustomerOutput(), rich.customer)
-    assert s.CustomerOutput(rich.customer).data["metadata"][0]["key"] == "crm"
-    fee = rich.fees.all()[0]
-    _same(s.FeeOutput(fee).data, s.FeeOutput(), fee)
-    credit = rich.credits.all()[0]
-    _same(s.CreditOutput(credit).data, s.CreditOutput(), credit)
+    urls = {"pdf_urls": {rich.pk: "https://x.example/f"}}
+    full = lago.INVOICE.render(rich, urls)
+    assert_matches_shape(full, lago.INVOICE)
+    assert full["file_url"] == "https://x.example/f"
+    assert full["customer"]["metadata"][0]["key"] == "crm"
+    assert full["credits"][0]["item"] == {
+        "lago_item_id": None, "type": "coupon", "code": "WELCOME", "name": "Welcome",
+    }  # fmt: skip
+    assert_matches_shape(lago.INVOICE_LIST_ITEM.render(rich), lago.INVOICE_LIST_ITEM)
+    assert lago.INVOICE_LIST_ITEM.render(rich)["file_url"] is None
 
 
-def test_draft_and_voided_render_like_drf(organization):
-    from invoicing.services.invoices import invoice_void
+def test_serializer_classes_render_through_their_shape(rich):
+    selectors.invoice_load_details([rich])
+    context = {"pdf_urls": {rich.pk: "https://x.example/f"}}
+    assert s.InvoiceOutput(rich, context=context).data == lago.INVOICE.render(rich, context)
+    assert list(s.InvoiceOutput().fields) == lago.INVOICE.names
+    assert list(s.FeeOutput().fields["applied_taxes"].child.fields) == (
+        lago.FEE_APPLIED_TAX.names
+    )
 
+
+def test_draft_and_voided_render_as_declared(organization):
     draft = make_rich_invoice(organization, status=Invoice.Status.DRAFT)
     voided = invoice_void(invoice=make_rich_invoice(organization))
     for invoice in (draft, voided):
         invoice = Invoice.objects.get(pk=invoice.pk)
         selectors.invoice_load_details([invoice])
-        _same(s.InvoiceOutput(invoice).data, s.InvoiceOutput(), invoice)
+        assert_matches_shape(lago.INVOICE.render(invoice), lago.INVOICE)
+    assert lago.INVOICE.render(Invoice.objects.get(pk=draft.pk))["number"].startswith("DRAFT-")
 
 
 def test_api_answers_have_the_declared_shape(api, rich):
     render_now(rich)
     shown = api.get(f"/api/v1/invoices/{rich.id}").json()["invoice"]
     assert_declared_shape(shown, s.InvoiceOutput())
+    assert_matches_shape(shown, lago.INVOICE)
     listed = api.get("/api/v1/invoices").json()["invoices"]
     assert_declared_shape(listed, s.InvoiceListItemOutput(many=True))
     download = api.post(f"/api/v1/invoices/{rich.id}/download").json()["invoice"]
     assert download["file_url"]
-    assert_declared_shape(download, s.InvoiceBaseOutput())
+    assert_matches_shape(download, lago.INVOICE_BASE)
     customer = api.get(f"/api/v1/customers/{rich.customer.external_id}").json()["customer"]
-    assert_declared_shape(customer, s.CustomerWithTaxesOutput())
+    assert_matches_shape(customer, lago.CUSTOMER_DETAILED)
 
 
 def test_webhook_payload_is_the_base_invoice_and_its_customer(rich):
     payload = invoice_payload(rich, "invoice.created")
-    _same({k: v for k, v in payload["invoice"].items() if k != "customer"},
-          s.InvoiceBaseOutput(), rich)  # fmt: skip
-    _same(payload["invoice"]["customer"], s.CustomerOutput(), rich.customer)
+    assert list(payload) == ["webhook_type", "object_type", "organization_id", "invoice"]
+    assert_matches_shape(payload["invoice"], lago.INVOICE_WEBHOOK)
+    assert payload["invoice"]["file_url"] is None  # each attempt adds a fresh one
+    assert lago.INVOICE_WEBHOOK.names == [*lago.INVOICE_BASE.names, "customer"]
+
+
+def test_reordering_a_stored_payload_restores_the_declared_order(rich):
+    payload = invoice_payload(rich, "invoice.created")
+    shuffled = {
+        "invoice": {
+            "customer": dict(reversed(payload["invoice"]["customer"].items())),
+            **dict(reversed([(k, v) for k, v in payload["invoice"].items() if k != "customer"])),
+        },
+        **{k: v for k, v in payload.items() if k != "invoice"},
+    }
+    assert lago.invoice_webhook_reordered(shuffled) == payload
+    assert list(lago.invoice_webhook_reordered(shuffled)["invoice"]) == list(payload["invoice"])
+
+
+def test_the_download_reads_the_columns_the_declaration_names():
+    columns = dict(lago.INVOICE_BASE.columns())
+    from invoicing.models import Customer, Organization
+
+    assert "metadata" not in columns[Invoice]  # only the list and show render it
+    assert {"number", "total_amount_cents", "total_paid_amount_cents"} <= set(columns[Invoice])
+    assert columns[Customer] == ("timezone",)
+    assert set(columns[Organization]) == {"billing_entity_code", "timezone"}
 
 
 def test_download_of_a_stored_pdf_costs_two_queries(api, rich, django_assert_num_queries):

@@ -108,11 +108,11 @@ def test_a_page_stops_at_the_invoice_that_reaches_the_lines_limit(
     lotus_api, organization, monkeypatch
 ):
     """Issue 15: 500 invoices of 10,000 lines would load 5 million rows in one
-    request. A page ends after the invoice that reaches MAX_LINES_PER_PAGE
+    request. A page ends after the invoice that reaches LOTUS_MAX_LINES_PER_PAGE
     (at least one invoice a page); the Link header goes on from there."""
-    from invoicing.api.lotus import views
+    from invoicing import selectors
 
-    monkeypatch.setattr(views, "MAX_LINES_PER_PAGE", 3)
+    monkeypatch.setattr(selectors, "LOTUS_MAX_LINES_PER_PAGE", 3)
     add_on = make_add_on(organization, currency="EUR")
     customer = make_customer(organization, external_id="many-lines", currency="EUR")
     fees = [FeeInput(add_on_code=add_on.code)] * 2  # 2 lines each

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from invoicing.api.lotus.serializers import render_pdf_url
 from invoicing.models import Invoice, PdfJob
+from invoicing.representations import lotus
 from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import invoice_update, invoice_void
 from tests.factories import make_invoice, make_organization
@@ -265,6 +265,70 @@ def test_without_a_worker_it_answers_after_the_bound_with_nulls_and_retry_after(
     assert PdfJob.objects.filter(invoice=invoice).count() == 1
 
 
+@pytest.fixture
+def fake_clock(settings, monkeypatch):
+    """The polling path (no Redis) on the clock the wait reads: a request that
+    waits moves it, one answered at once leaves it where it was."""
+    from invoicing.services import pdf_wait
+    from tests.invoicing.api.lotus.test_pdf_wait import FakeClock
+
+    settings.REDIS_URL = ""
+    settings.LOTUS_PDF_WAIT_SECONDS = 10
+    clock = FakeClock()
+    monkeypatch.setattr(pdf_wait, "time", clock)
+    monkeypatch.setattr(pdf_wait, "_local_slots", pdf_wait._LocalSlots())
+    return clock
+
+
+def _not_ready_at_once(response, clock, invoice) -> dict:
+    assert clock.now == 1000.0, "it waited"
+    assert response.status_code == 200, response.content
+    body = response.json()
+    check(body, PDF_URL_BODY)
+    assert body["invoice_pdf"] is None and body["url"] is None
+    assert body["invoice_number"] == invoice.number
+    return body
+
+
+def test_with_no_waiting_slot_free_it_answers_at_once_as_after_the_wait(
+    seller, settings, fake_clock
+):
+    """Too many of the organization's requests wait already: this one does
+    not hold a web worker too, it gets the answer of a wait that ran out."""
+    settings.LOTUS_PDF_WAIT_PER_ORGANIZATION = 0
+    organization, client = seller
+    invoice = make_invoice(organization)
+    response = _pdf_url(client, invoice.lotus_id)
+    _not_ready_at_once(response, fake_clock, invoice)
+    assert response["Retry-After"] == "5"
+    # The job was asked for all the same.
+    assert PdfJob.objects.get(invoice=invoice).state == PdfJob.State.PENDING
+
+
+def test_a_job_backing_off_past_the_wait_is_answered_at_once(seller, fake_clock):
+    organization, client = seller
+    invoice = make_invoice(organization)
+    PdfJob.objects.filter(invoice=invoice).update(
+        attempts=1, available_at=timezone.now() + dt.timedelta(seconds=40)
+    )
+    response = _pdf_url(client, invoice.lotus_id)
+    _not_ready_at_once(response, fake_clock, invoice)
+    assert 39 <= int(response["Retry-After"]) <= 40
+
+
+def test_a_job_queued_behind_more_than_the_wait_is_answered_at_once(seller, settings, fake_clock):
+    settings.LOTUS_PDF_WAIT_RENDER_SECONDS = 4.0
+    settings.LOTUS_PDF_WAIT_RENDERERS = 1
+    organization, client = seller
+    ahead = [make_invoice(organization) for _ in range(3)]
+    invoice = make_invoice(organization)
+    assert all(i.pdf_jobs.get().created_at < invoice.pdf_jobs.get().created_at for i in ahead)
+    response = _pdf_url(client, invoice.lotus_id)
+    _not_ready_at_once(response, fake_clock, invoice)
+    # 3 renders of 4 s ahead of it.
+    assert response["Retry-After"] == "12"
+
+
 def test_retry_after_follows_a_job_backing_off_after_a_failure(seller, settings):
     settings.LOTUS_PDF_WAIT_SECONDS = 0
     organization, client = seller
@@ -333,7 +397,7 @@ def test_a_stored_pdfs_body_is_the_one_rendered_from_fully_loaded_rows(seller):
     full = Invoice.objects.select_related("customer__organization", "organization").get(
         pk=invoice.pk
     )
-    expected = render_pdf_url(full, pdf_download_url(job))
+    expected = lotus.PDF_URL.render(full, {"pdf_urls": {full.pk: pdf_download_url(job)}})
     signed = {"invoice_pdf", "url"}  # signed at different seconds
     assert list(body) == list(expected)
     assert {k: v for k, v in body.items() if k not in signed} == json.loads(

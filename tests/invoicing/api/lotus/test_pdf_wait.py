@@ -1,6 +1,7 @@
 """The bounded wait for a PDF job (``invoicing/services/pdf_wait.py``): woken
-by the worker's message published after its commit, a slow re-check when a
-message is lost, polling with backoff without Redis."""
+by the worker's message published after its commit (``invoicing/signals.py``),
+a slow re-check when a message is lost, polling with backoff without Redis.
+The bounds on waiting are in tests/invoicing/services/test_pdf_wait_bounds.py."""
 
 import threading
 import time
@@ -10,6 +11,7 @@ import pytest
 import redis
 from django.db import connection, transaction
 
+from invoicing import signals
 from invoicing.models import PdfJob
 from invoicing.services import pdf_wait
 from invoicing.services.pdf import invoice_pdf_regenerate, pdf_job_run
@@ -42,7 +44,7 @@ def _mark_ready(job_id, publish: bool):
     def action():
         PdfJob.objects.filter(pk=job_id).update(state=PdfJob.State.READY)
         if publish:
-            pdf_wait.pdf_job_publish(job_id=job_id, state="ready")
+            signals.pdf_job_publish(job_id=job_id, state="ready")
 
     return action
 
@@ -179,9 +181,22 @@ def test_a_job_out_of_attempts_publishes_failed(job, settings):
         listener.close()
 
 
+def test_a_failed_attempt_that_will_be_retried_publishes_retry(job, settings):
+    """So that a waiter re-reads the row at once and stops waiting for a job
+    that now backs off past its deadline (test_pdf_wait_bounds.py)."""
+    listener = _listen(job, settings)
+    try:
+        with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=OSError("bad disk")):
+            assert pdf_job_run(job_id=str(job.pk)).outcome == "retry"
+        message = _next(listener, 2)
+        assert message is not None and message["data"] == b"retry"
+    finally:
+        listener.close()
+
+
 def test_an_unreachable_redis_is_harmless(job, settings, caplog):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    pdf_wait.pdf_job_publish(job_id=job.pk, state="ready")
+    signals.pdf_job_publish(job_id=job.pk, state="ready")
     assert "could not publish" in caplog.text
     thread = _later(0.15, _mark_ready(job.pk, publish=False))
     result = pdf_wait.pdf_job_wait(job_id=job.pk, timeout=30)  # falls back to polling
@@ -197,7 +212,9 @@ def test_await_follows_a_version_made_while_waiting(job):
         assert pdf_job_run(job_id=str(new.pk)).outcome == "ready"
 
     thread = _later(0.2, regenerate_and_render)
-    result = pdf_wait.invoice_pdf_await(invoice=invoice, timeout=5)
+    awaited = pdf_wait.invoice_pdf_await(invoice=invoice, timeout=5)
     thread.join()
+    result = awaited.job
+    assert awaited.reason == "settled"
     assert result.pk != job.pk and result.version == 2
     assert result.is_current and result.state == PdfJob.State.READY
