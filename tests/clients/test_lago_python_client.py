@@ -1,8 +1,11 @@
 """lago-python-client 1.55.0, unchanged, against a live server: its pydantic
 models must parse every response."""
 
+import datetime as dt
+
 import httpx
 import pytest
+from django.utils import timezone
 from lago_python_client.client import Client
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import AddOn, Customer, Tax
@@ -18,8 +21,10 @@ from lago_python_client.models.invoice import (
     OneOffInvoice,
 )
 
+from invoicing.models import Customer as DbCustomer
 from invoicing.models import Invoice
-from tests.factories import make_organization
+from invoicing.services.invoices import FeeInput
+from tests.factories import make_invoice, make_organization
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -282,3 +287,110 @@ def test_the_client_drives_every_list_filter_and_the_new_routes(lago, live_serve
     assert client.invoices.find(g1.lago_id).total_amount_cents == g1.total_amount_cents
     assert ids({"external_customer_id": "globex"}) == [g2.lago_id, g1.lago_id]
     assert client.invoices.find(a1.lago_id).applied_taxes.__root__[0].tax_code == "vat"
+
+
+def test_each_list_filter_selects_and_excludes_as_lago(lago, live_server):
+    """Every invoice list filter through ``client.invoices.find_all(options)``,
+    each keeping some invoices and leaving out others, and the customers'
+    search_term. The client sends the options as given
+    (``urlencode(options, doseq=True)``): ``{"payment_statuses[]": [...]}``
+    repeats ``payment_statuses[]``, which Rails reads as a list, while a list
+    under the plain key repeats ``payment_statuses=``, of which Rails keeps the
+    last. Expected sets worked out by hand from lago-api's InvoicesQuery and
+    CustomersQuery (SEARCHABLE_FIELDS)."""
+    client, organization = lago
+    code = organization.billing_entity_code
+    today = timezone.now().date()  # the customers bill in UTC
+    client.taxes.create(Tax(name="VAT", code="vat", rate=20.0))
+    client.add_ons.create(AddOn(name="Setup", code="setup", amount_cents=10_000,
+                                amount_currency="EUR"))  # fmt: skip
+    client.add_ons.create(AddOn(name="Support", code="support", amount_cents=2_500,
+                                amount_currency="USD"))  # fmt: skip
+    client.customers.create(Customer(external_id="acme", name="Acme Corp", currency="EUR",
+                                     email="billing@acme.example", tax_codes=["vat"]))  # fmt: skip
+    client.customers.create(Customer(external_id="globex", name="Globex", currency="USD"))
+    client.customers.create(Customer(external_id="initech-42", firstname="Bill",
+                                     lastname="Lumbergh", currency="EUR"))  # fmt: skip
+
+    # a1: 100.00 + 20 % VAT = 120.00 EUR, metadata po=42. a2: the same, a draft.
+    # g1: 25.00 USD, paid. g2: 25.00 USD, a subscription invoice issued ten
+    # days ago and due five days ago, unpaid: overdue. i1: 50.00 EUR, voided.
+    # i2: 100.00 EUR, its payment dispute lost.
+    a1 = client.invoices.create(_one_off("acme", [InvoiceFee(add_on_code="setup")])).lago_id
+    metadata = InvoiceMetadataList(__root__=[InvoiceMetadata(key="po", value="42")])
+    client.invoices.update(InvoiceUpdate(metadata=metadata), a1)
+    a2 = httpx.post(
+        f"{live_server.url}/api/v1/invoices",
+        json={"invoice": {"external_customer_id": "acme", "status": "draft",
+                          "fees": [{"add_on_code": "setup"}]}},
+        headers={"Authorization": f"Bearer {client.api_key}"},
+    ).json()["invoice"]["lago_id"]  # fmt: skip
+    g1 = client.invoices.create(_one_off("globex", [InvoiceFee(add_on_code="support")])).lago_id
+    client.invoices.update(InvoiceUpdate(payment_status="succeeded"), g1)
+    g2 = str(
+        make_invoice(organization, DbCustomer.objects.get(external_id="globex"),
+                     [FeeInput(add_on_code="support")], currency="USD",
+                     invoice_type=Invoice.InvoiceType.SUBSCRIPTION).id
+    )  # fmt: skip
+    # No API sets past dates or a lost dispute: written on the rows.
+    Invoice.objects.filter(pk=g2).update(issuing_date=today - dt.timedelta(days=10),
+                                         payment_due_date=today - dt.timedelta(days=5))  # fmt: skip
+    i1 = client.invoices.create(
+        _one_off("initech-42", [InvoiceFee(add_on_code="setup", units=0.5)])
+    ).lago_id
+    client.invoices.void(i1)
+    i2 = client.invoices.create(_one_off("initech-42", [InvoiceFee(add_on_code="setup")])).lago_id
+    Invoice.objects.filter(pk=i2).update(payment_dispute_lost_at=timezone.now())
+    every = {a1, a2, g1, g2, i1, i2}
+    number_of_a1 = client.invoices.find(a1).number
+
+    def ids(options):
+        return {invoice.lago_id for invoice in client.invoices.find_all(options)["invoices"]}
+
+    assert ids({}) == every
+    assert ids({"statuses[]": ["draft", "voided"]}) == {a2, i1}
+    assert ids({"status": "finalized"}) == {a1, g1, g2, i2}
+    assert ids({"payment_statuses[]": ["succeeded"]}) == {g1}
+    assert ids({"payment_statuses[]": ["succeeded", "failed"]}) == {g1}
+    assert ids({"payment_statuses": ["succeeded", "pending"]}) == every - {g1}  # the last only
+    assert ids({"payment_status": "succeeded"}) == {g1}
+    assert ids({"currency": "USD"}) == {g1, g2}
+    assert ids({"currency": "EUR"}) == {a1, a2, i1, i2}
+    assert ids({"search_term": "lumbergh"}) == {i1, i2}
+    assert ids({"search_term": "ACME.EXAMPLE"}) == {a1, a2}
+    assert ids({"search_term": number_of_a1}) == {a1}
+    assert ids({"search_term": g2}) == {g2}
+    assert ids({"search_term": "nobody"}) == set()
+    assert ids({"invoice_type": "subscription"}) == {g2}
+    assert ids({"invoice_type": "one_off"}) == every - {g2}
+    assert ids({"amount_from": 10_000}) == {a1, a2, i2}
+    assert ids({"amount_to": 5_000}) == {g1, g2, i1}
+    assert ids({"amount_from": 5_000, "amount_to": 10_000}) == {i1, i2}
+    assert ids({"payment_overdue": "true"}) == {g2}
+    assert ids({"payment_overdue": "false"}) == every - {g2}
+    assert ids({"payment_dispute_lost": "true"}) == {i2}
+    # This service issues no self-billed invoice: true keeps none, false all.
+    assert ids({"self_billed": "true"}) == set()
+    assert ids({"self_billed": "false"}) == every
+    assert ids({"metadata[po]": "42"}) == {a1}
+    assert ids({"metadata[po]": "41"}) == set()
+    assert ids({"metadata[po]": ""}) == every - {a1}
+    assert ids({"customer_external_id": "initech-42"}) == {i1, i2}
+    assert ids({"external_customer_id": "globex"}) == {g1, g2}
+    # One billing entity per organization here: its code keeps every invoice.
+    assert ids({"billing_entity_codes[]": [code]}) == every
+    assert ids({"issuing_date_from": today.isoformat()}) == every - {g2}
+    assert ids({"issuing_date_to": (today - dt.timedelta(days=1)).isoformat()}) == {g2}
+    assert ids({"currency": "EUR", "statuses[]": ["finalized"], "amount_from": 10_000}) == {a1, i2}
+
+    def customers(term):
+        return {
+            c.external_id for c in client.customers.find_all({"search_term": term})["customers"]
+        }
+
+    assert customers("acme.ex") == {"acme"}  # email
+    assert customers("GLOBEX") == {"globex"}  # name, whatever the case
+    assert customers("lumb") == {"initech-42"}  # last name
+    assert customers("bill") == {"initech-42", "acme"}  # first name; acme's email: billing@
+    assert customers("tech-4") == {"initech-42"}  # external id
+    assert customers("nobody") == set()

@@ -105,3 +105,57 @@ def test_strict_mode_parses_a_customer_with_invoices(live_server):
     unpaid.refresh_from_db()
     assert fetched["total_amount_due"] == unpaid.total_amount_cents / 100
     assert [c["customer_id"] for c in strict.list_customers()] == ["cus_strict"]
+
+
+# Upstream's organization default currency (metering_billing/models.py,
+# Organization.save: the USD pricing unit unless set; enums.py
+# SUPPORTED_CURRENCIES: ("US Dollar", "USD", "$")).
+LOTUS_DEFAULT_CURRENCY = {"code": "USD", "name": "US Dollar", "symbol": "$"}
+
+
+def test_strict_mode_creates_reads_and_lists_a_customer_in_the_default_currency(live_server):
+    """lotus-python's own calls, each answer validated by its pydantic models
+    (``strict=True``): create, get and list, for a customer that names no
+    currency (lotus-python's create_customer sends none). Its Customer model
+    requires a PricingUnit as default_currency: a null there fails the parse
+    (pydantic.v1.ValidationError)."""
+    organization, raw_key = make_organization(name="Strict Create Co")
+    strict = Client(api_key=raw_key, host=live_server.url, sync_mode=True, strict=True)
+
+    created = strict.create_customer(customer_id="cus_new", customer_name="Ada Lovelace",
+                                     email="ada@example.com")  # fmt: skip
+    assert (created["customer_id"], created["email"]) == ("cus_new", "ada@example.com")
+    assert created["default_currency"] == LOTUS_DEFAULT_CURRENCY
+    row = Customer.objects.get(organization=organization, external_id="cus_new")
+    assert row.name == "Ada Lovelace"
+
+    fetched = strict.get_customer(customer_id="cus_new")
+    assert fetched["customer_name"] == "Ada Lovelace"
+    assert fetched["default_currency"] == LOTUS_DEFAULT_CURRENCY
+    assert fetched["invoices"] == [] and fetched["total_amount_due"] == 0
+
+    strict.create_customer(customer_id="cus_other", customer_name="Bob", email="bob@example.com")
+    listed = strict.list_customers()
+    assert [(c["customer_id"], c["default_currency"]) for c in listed] == [
+        ("cus_other", LOTUS_DEFAULT_CURRENCY),
+        ("cus_new", LOTUS_DEFAULT_CURRENCY),
+    ]
+
+
+def test_strict_mode_reads_back_a_customer_created_with_a_currency(live_server):
+    """The same calls for a customer whose currency is known: what strict mode
+    parses besides the default currency (email, time zone, integrations)."""
+    organization, raw_key = make_organization(name="Strict Read Co")
+    make_customer(organization, external_id="cus_eur", name="Émilie", email="e@example.com",
+                  currency="EUR", timezone="Europe/Paris")  # fmt: skip
+    strict = Client(api_key=raw_key, host=live_server.url, sync_mode=True, strict=True)
+
+    fetched = strict.get_customer(customer_id="cus_eur")
+
+    assert fetched["default_currency"] == {"code": "EUR", "name": "Euro", "symbol": "€"}
+    assert fetched["timezone"].value == "Europe/Paris"
+    assert fetched["subscriptions"] == [] and fetched["payment_provider"] is None
+    assert [c["customer_id"] for c in strict.list_customers()] == ["cus_eur"]
+    with pytest.raises(APIError) as missing:
+        strict.get_customer(customer_id="cus_nobody")
+    assert missing.value.status == 404

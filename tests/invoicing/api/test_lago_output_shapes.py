@@ -52,9 +52,7 @@ def test_serializer_classes_render_through_their_shape(rich):
     context = {"pdf_urls": {rich.pk: "https://x.example/f"}}
     assert s.InvoiceOutput(rich, context=context).data == lago.INVOICE.render(rich, context)
     assert list(s.InvoiceOutput().fields) == lago.INVOICE.names
-    assert list(s.FeeOutput().fields["applied_taxes"].child.fields) == (
-        lago.FEE_APPLIED_TAX.names
-    )
+    assert list(s.FeeOutput().fields["applied_taxes"].child.fields) == (lago.FEE_APPLIED_TAX.names)
 
 
 def test_draft_and_voided_render_as_declared(organization):
