@@ -96,6 +96,17 @@ class Organization(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def document_number_prefix(self) -> str:
+        """The prefix of the organization's documents in Lago
+        (``Organization#generate_document_number_prefix``: the name's first
+        three letters, upcased, and the id's last four characters, e.g.
+        ``ACM-1A2B``); an organization numbering with a prefix of its own uses
+        that one. Customer slugs and draft numbers start with it."""
+        if self.number_prefix:
+            return self.number_prefix.upper()
+        return f"{self.name[:3].upper()}-{self.id.hex[-4:].upper()}"
+
 
 def hash_api_key(raw_key: str) -> str:
     # The key carries 256 random bits, so a fast hash is enough: there is no

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import uuid
 
 from invoicing.models import AddOn, Customer, Fee, Invoice, Organization, Tax, VatCategory
 from invoicing.representations.declare import (
@@ -43,29 +44,51 @@ from invoicing.representations.formats import (
 
 _tax = functools.partial(column, model=Tax)
 
+_TAX_CORE = [
+    _tax("lago_id", UUID, "id", convert=str),
+    _tax("name", STRING, convert=text),
+    _tax("code", STRING, convert=text),
+    _tax("rate", NUMBER, convert=number),
+    _tax("description", STRING, convert=blank_as_null, null=True),
+    _tax("applied_to_organization", BOOLEAN, convert=bool),
+    # lago-api writes every count as 0 (it stopped counting them); so do
+    # we, which also keeps a list of taxes at one query.
+    constant("add_ons_count", INTEGER, 0),
+    constant("customers_count", INTEGER, 0),
+    constant("plans_count", INTEGER, 0),
+    constant("charges_count", INTEGER, 0),
+    constant("commitments_count", INTEGER, 0),
+    _tax("created_at", DATETIME, convert=lago_datetime),
+]
+# Beyond Lago: the tax's EN 16931 category and exemption reason.
+_TAX_VAT = [
+    _tax("vat_category_code", STRING, enum=tuple(VatCategory.values)),
+    _tax("vat_exemption_reason", STRING, convert=blank_as_null, null=True),
+    _tax("vat_exemption_reason_code", STRING, convert=blank_as_null, null=True),
+]
+
 TAX = Shape(
     "TaxOutput",
-    [
-        _tax("lago_id", UUID, "id", convert=str),
-        _tax("name", STRING, convert=text),
-        _tax("code", STRING, convert=text),
-        _tax("rate", NUMBER, convert=number),
-        _tax("description", STRING, convert=text, null=True),
-        _tax("applied_to_organization", BOOLEAN, convert=bool),
-        # lago-api writes every count as 0 (it stopped counting them); so do
-        # we, which also keeps a list of taxes at one query.
-        constant("add_ons_count", INTEGER, 0),
-        constant("customers_count", INTEGER, 0),
-        constant("plans_count", INTEGER, 0),
-        constant("charges_count", INTEGER, 0),
-        constant("commitments_count", INTEGER, 0),
-        _tax("created_at", DATETIME, convert=lago_datetime),
-        # Beyond Lago: the tax's EN 16931 category and exemption reason.
-        _tax("vat_category_code", STRING, enum=tuple(VatCategory.values)),
-        _tax("vat_exemption_reason", STRING, convert=blank_as_null, null=True),
-        _tax("vat_exemption_reason_code", STRING, convert=blank_as_null, null=True),
-    ],
+    [*_TAX_CORE, *_TAX_VAT],
     doc="``V1::TaxSerializer``, plus the EN 16931 category and exemption reason.",
+    model=Tax,
+)
+
+
+def _billing_entities(tax, ctx) -> list[str]:
+    # The organization's one billing entity holds the taxes applied to it;
+    # the caller hands in its code (the tax endpoints know their organization).
+    return [ctx["billing_entity_code"]] if tax.applied_to_organization else []
+
+
+TAX_WITH_BILLING_ENTITIES = Shape(
+    "TaxWithBillingEntitiesOutput",
+    [
+        *_TAX_CORE,
+        Field("applied_to_billing_entities_codes", STRING, _billing_entities, many=True),
+        *_TAX_VAT,
+    ],
+    doc="``V1::TaxWithBillingEntitiesSerializer`` (the tax endpoints' own).",
     model=Tax,
 )
 
@@ -289,8 +312,9 @@ def _file_url(invoice, ctx) -> str | None:
 
 
 def _draft_number(invoice, ctx) -> str:
-    # Lago gives drafts a provisional number too; its clients require one.
-    return invoice.number or f"DRAFT-{invoice.id.hex[:8].upper()}"
+    # Lago numbers a draft ``<document prefix>-DRAFT`` (Invoice#ensure_number);
+    # its clients require a number.
+    return invoice.number or f"{invoice.customer.organization.document_number_prefix}-DRAFT"
 
 
 _invoice = functools.partial(column, model=Invoice)
@@ -298,6 +322,17 @@ _invoice = functools.partial(column, model=Invoice)
 
 def _cents(name: str) -> Field:
     return _invoice(name, INTEGER, convert=integer)
+
+
+def _prepaid_split(name: str) -> Field:
+    # lago-api's columns are null until prepaid credits are applied
+    # (Credits::AppliedPrepaidCreditsService sets both).
+    def get(invoice, ctx):
+        return getattr(invoice, name) if invoice.prepaid_credit_amount_cents else None
+
+    return Field(
+        name, INTEGER, get, null=True, reads=((Invoice, (name, "prepaid_credit_amount_cents")),)
+    )
 
 
 INVOICE_BASE = Shape(
@@ -312,7 +347,12 @@ INVOICE_BASE = Shape(
             reads=((Organization, ("billing_entity_code",)),),
         ),
         _invoice("sequential_id", INTEGER, convert=integer, null=True),
-        Field("number", STRING, _draft_number, reads=((Invoice, ("number",)),)),
+        Field(
+            "number",
+            STRING,
+            _draft_number,
+            reads=((Invoice, ("number",)), (Organization, ("name", "number_prefix"))),
+        ),
         _invoice("purchase_order_number", STRING, convert=blank_as_null, null=True),
         _invoice("issuing_date", DATE, convert=iso_date),
         _invoice("payment_due_date", DATE, convert=iso_date),
@@ -367,8 +407,8 @@ INVOICE_BASE = Shape(
         _cents("total_paid_amount_cents"),
         constant("total_offsetted_credit_note_amount_cents", INTEGER, 0),
         _cents("prepaid_credit_amount_cents"),
-        _cents("prepaid_granted_credit_amount_cents"),
-        _cents("prepaid_purchased_credit_amount_cents"),
+        _prepaid_split("prepaid_granted_credit_amount_cents"),
+        _prepaid_split("prepaid_purchased_credit_amount_cents"),
         Field("file_url", URI, _file_url, null=True),
         _unset("xml_url", URI),
         _unset("web_url", URI),
@@ -422,7 +462,7 @@ FEE_APPLIED_TAX = Shape(
         column("tax_name", STRING, convert=text),
         column("tax_code", STRING, convert=text),
         column("tax_rate", NUMBER, convert=number),
-        column("tax_description", STRING, convert=text),
+        column("tax_description", STRING, convert=blank_as_null, null=True),
         column("amount_cents", INTEGER, convert=integer),
         Field("amount_currency", STRING, _currency),
         column("created_at", DATETIME, convert=lago_datetime),
@@ -438,6 +478,8 @@ FEE_ITEM = Shape(
         column("code", STRING, "item_code", convert=text),
         column("name", STRING, "item_name", convert=text),
         Field("invoice_display_name", STRING, lambda fee, ctx: fee.display_name),
+        # A charge filter's (no charges here).
+        _unset("filters", OBJECT),
         _unset("filter_invoice_display_name", STRING),
         column("lago_item_id", UUID, "add_on_id", convert=text, null=True),
         Field(
@@ -462,7 +504,12 @@ FEE = Shape(
     [
         column("lago_id", UUID, "id", convert=str),
         _unset("lago_charge_id", UUID),
+        _unset("lago_charge_filter_id", UUID),
+        _unset("lago_fixed_charge_id", UUID),
         column("lago_invoice_id", UUID, "invoice_id", convert=str),
+        _unset("lago_true_up_fee_id", UUID),
+        _unset("lago_true_up_parent_fee_id", UUID),
+        _unset("lago_original_fee_id", UUID),
         _unset("lago_subscription_id", UUID),
         column("external_subscription_id", STRING, convert=blank_as_null, null=True),
         Field("lago_customer_id", UUID, lambda fee, ctx: str(ctx["invoice"].customer_id)),
@@ -486,7 +533,7 @@ FEE = Shape(
         column("total_amount_cents", INTEGER, convert=integer),
         Field("total_amount_currency", STRING, _currency),
         column("units", STRING, convert=ruby_decimal),
-        column("description", STRING, convert=text),
+        column("description", STRING, convert=blank_as_null, null=True),
         Field("precise_unit_amount", STRING, _precise("unit_amount_cents")),
         column("precise_coupons_amount_cents", STRING, convert=ruby_decimal),
         column("sub_total_excluding_taxes_amount_cents", INTEGER, convert=integer),
@@ -505,6 +552,9 @@ FEE = Shape(
         _unset("refunded_at", DATETIME),
         constant("amount_details", OBJECT, {}),
         constant("self_billed", BOOLEAN, False),
+        # Only fees priced in a custom pricing unit (charges) carry details.
+        _unset("pricing_unit_details", OBJECT),
+        constant("presentation_breakdowns", OBJECT, [], many=True),
         Field("from_date", DATETIME, _boundary("from_datetime")),
         Field("to_date", DATETIME, _boundary("to_datetime")),
         Field(
@@ -517,20 +567,35 @@ FEE = Shape(
 
 # ------------------------------------------------- credits, applied taxes
 
-_CREDIT_ITEM_TYPES = {"coupon": "coupon", "credit_note": "credit_note", "prepaid": "wallet"}
+_CREDIT_ITEM_TYPES = {"coupon": "coupon", "credit_note": "credit_note"}
+# Prepaid (wallet) credits are no credits in lago-api: only the invoice's
+# ``prepaid_credit_amount_cents`` tells them.
+LISTED_CREDIT_KINDS = tuple(_CREDIT_ITEM_TYPES)
+
+
+def _credit_item_id(credit, ctx) -> str:
+    """The coupon's or credit note's id in lago-api. This service keeps no
+    coupon or credit note objects, only what a credit took; the id is made
+    from the organization and the item's code, so every credit of one coupon
+    names the same item."""
+    organization_id = ctx["invoice"].organization_id
+    return str(uuid.uuid5(organization_id, f"{credit.kind}:{credit.code}"))
+
 
 CREDIT_ITEM = Shape(
     "CreditItemOutput",
     [
-        _unset("lago_item_id", UUID),
+        Field("lago_item_id", UUID, _credit_item_id),
         Field(
             "type",
             STRING,
             lambda c, ctx: _CREDIT_ITEM_TYPES[c.kind],
-            enum=("coupon", "credit_note", "wallet", "invoice"),
+            enum=("coupon", "credit_note", "invoice"),
         ),
         column("code", STRING, convert=blank_as_null, null=True),
         column("name", STRING, convert=blank_as_null, null=True),
+        # The coupon's or credit note's description, which is not kept here.
+        _unset("description", STRING),
     ],
 )
 
@@ -570,7 +635,7 @@ INVOICE_APPLIED_TAX = Shape(
         column("tax_name", STRING, convert=text),
         column("tax_code", STRING, convert=text),
         column("tax_rate", NUMBER, convert=number),
-        column("tax_description", STRING, convert=text),
+        column("tax_description", STRING, convert=blank_as_null, null=True),
         column("amount_cents", INTEGER, convert=integer),
         Field("amount_currency", STRING, _currency),
         column("fees_amount_cents", INTEGER, convert=integer),
@@ -598,7 +663,13 @@ def _includes(*, fees: bool) -> list[Field]:
             _none_yet("subscriptions"),
             _none_yet("billing_periods"),
             Field("fees", FEE, lambda i, ctx: i.fees.all(), many=True, within=_as_parent),
-            Field("credits", CREDIT, lambda i, ctx: i.credits.all(), many=True, within=_as_parent),
+            Field(
+                "credits",
+                CREDIT,
+                lambda i, ctx: [c for c in i.credits.all() if c.kind in LISTED_CREDIT_KINDS],
+                many=True,
+                within=_as_parent,
+            ),
         ]
     return [
         *parts,

@@ -54,13 +54,7 @@ def _merge_metadata(existing: list[dict], incoming: list[dict]) -> list[dict]:
 
 
 def document_prefix(organization: Organization) -> str:
-    """The prefix of an organization's documents in Lago
-    (``Organization#generate_document_number_prefix``: the name's first three
-    letters, upcased, and the id's last four characters, e.g. ``ACM-1A2B``);
-    an organization numbering with a prefix of its own uses that one."""
-    if organization.number_prefix:
-        return organization.number_prefix.upper()
-    return f"{organization.name[:3].upper()}-{organization.id.hex[-4:].upper()}"
+    return organization.document_number_prefix
 
 
 def _number_new_customer(customer: Customer, organization: Organization) -> None:

@@ -112,7 +112,9 @@ def error_body(exc: Exception) -> tuple[int, dict] | None:
     if isinstance(exc, exceptions.ValidationError):
         return 422, lago_error(422, "validation_errors", error_details=flatten_errors(exc.detail))
     if isinstance(exc, exceptions.ParseError):
-        return 400, lago_error(400, "bad_request", error_details={"body": ["invalid_json"]})
+        # Rails answers a body it cannot parse with ActionDispatch::PublicExceptions,
+        # as lago-api sets no exceptions_app of its own.
+        return 400, {"status": 400, "error": "Bad Request"}
     if isinstance(exc, RequestDataTooBig):
         return 413, lago_error(413, "payload_too_large")
     if isinstance(exc, exceptions.UnsupportedMediaType):

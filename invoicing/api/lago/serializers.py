@@ -62,6 +62,75 @@ def _invalid(code: str) -> serializers.ValidationError:
     return serializers.ValidationError(ErrorDetail(code, code=code))
 
 
+# lago-api's ``Currencies::ACCEPTED_CURRENCIES`` (app/models/concerns/
+# currencies.rb): the currencies a customer, an add-on or an invoice may be
+# in. An ISO 4217 code outside it is Lago's 422 ``value_is_invalid``.
+LAGO_CURRENCIES = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BWP
+    BYN BZD CAD CDF CHF CLF CLP CNY COP CRC CVE CZK DJF DKK DOP DZD EGP ETB EUR FJD FKP GBP
+    GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IRR ISK JMD JOD JPY KES KGS
+    KHR KMF KRW KWD KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRO MUR MVR MWK
+    MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR
+    SBD SCR SEK SGD SHP SLL SOS SRD STD SZL THB TJS TOP TRY TTD TWD TZS UAH UGX USD UYU UZS
+    VND VUV WST XAF XCD XOF XPF YER ZAR ZMW
+    """.split()
+)
+
+
+class LagoCurrencyField(CurrencyField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value not in LAGO_CURRENCIES:
+            raise serializers.ValidationError("not a currency Lago accepts", code="invalid")
+        return value
+
+
+# lago-api's ``TimezoneValidator``: "UTC" or a zone of ``Timezones::MAPPING``
+# (app/support/timezones.rb: the 134 zones of ActiveSupport's Rails names, Yangon,
+# Kyiv and Nuuk as today's IANA names). Another IANA zone is Lago's 422
+# ``invalid_timezone``.
+LAGO_TIMEZONES = frozenset(
+    """
+    Pacific/Midway Pacific/Pago_Pago Pacific/Honolulu America/Juneau America/Los_Angeles
+    America/Tijuana America/Denver America/Phoenix America/Chihuahua America/Mazatlan
+    America/Chicago America/Regina America/Mexico_City America/Monterrey America/Guatemala
+    America/New_York America/Indiana/Indianapolis America/Bogota America/Lima America/Halifax
+    America/Caracas America/La_Paz America/Santiago America/St_Johns America/Sao_Paulo
+    America/Argentina/Buenos_Aires America/Montevideo America/Guyana America/Puerto_Rico
+    America/Nuuk Atlantic/South_Georgia Atlantic/Azores Atlantic/Cape_Verde Europe/Dublin
+    Europe/London Europe/Lisbon Africa/Casablanca Africa/Monrovia Etc/UTC Europe/Belgrade
+    Europe/Bratislava Europe/Budapest Europe/Ljubljana Europe/Prague Europe/Sarajevo
+    Europe/Skopje Europe/Warsaw Europe/Zagreb Europe/Brussels Europe/Copenhagen Europe/Madrid
+    Europe/Paris Europe/Amsterdam Europe/Berlin Europe/Zurich Europe/Rome Europe/Stockholm
+    Europe/Vienna Africa/Algiers Europe/Bucharest Africa/Cairo Europe/Helsinki Europe/Kyiv
+    Europe/Riga Europe/Sofia Europe/Tallinn Europe/Vilnius Europe/Athens Europe/Istanbul
+    Europe/Minsk Asia/Jerusalem Africa/Harare Africa/Johannesburg Europe/Kaliningrad
+    Europe/Moscow Europe/Volgograd Europe/Samara Asia/Kuwait Asia/Riyadh Africa/Nairobi
+    Asia/Baghdad Asia/Tehran Asia/Muscat Asia/Baku Asia/Tbilisi Asia/Yerevan Asia/Kabul
+    Asia/Yekaterinburg Asia/Karachi Asia/Tashkent Asia/Kolkata Asia/Kathmandu Asia/Dhaka
+    Asia/Colombo Asia/Almaty Asia/Novosibirsk Asia/Yangon Asia/Bangkok Asia/Jakarta
+    Asia/Krasnoyarsk Asia/Shanghai Asia/Chongqing Asia/Hong_Kong Asia/Urumqi Asia/Kuala_Lumpur
+    Asia/Singapore Asia/Taipei Australia/Perth Asia/Irkutsk Asia/Ulaanbaatar Asia/Seoul
+    Asia/Tokyo Asia/Yakutsk Australia/Darwin Australia/Adelaide Australia/Melbourne
+    Australia/Sydney Australia/Brisbane Australia/Hobart Asia/Vladivostok Pacific/Guam
+    Pacific/Port_Moresby Asia/Magadan Asia/Srednekolymsk Pacific/Guadalcanal Pacific/Noumea
+    Pacific/Fiji Asia/Kamchatka Pacific/Majuro Pacific/Auckland Pacific/Tongatapu
+    Pacific/Fakaofo Pacific/Chatham Pacific/Apia
+    """.split()
+) | {"UTC"}
+
+
+class LagoTimezoneField(TimezoneField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value and value not in LAGO_TIMEZONES:
+            raise serializers.ValidationError(
+                "not a time zone Lago accepts", code="invalid_timezone"
+            )
+        return value
+
+
 class LagoCountryField(CountryField):
     """lago-api's ``CountryCodeValidator`` (ISO 3166-1 alpha-2, upcased first)
     and its error code."""
@@ -183,8 +252,8 @@ class CustomerInput(InputSerializer):
     state = serializers.CharField(required=False, max_length=255, allow_blank=True)
     zipcode = serializers.CharField(required=False, max_length=64, allow_blank=True)
     country = LagoCountryField(required=False)
-    currency = CurrencyField(required=False)
-    timezone = TimezoneField(required=False, max_length=64, allow_blank=True)
+    currency = LagoCurrencyField(required=False)
+    timezone = LagoTimezoneField(required=False, max_length=64, allow_blank=True)
     net_payment_term = serializers.IntegerField(required=False, min_value=0, max_value=3650)
     external_salesforce_id = serializers.CharField(
         required=False, max_length=255, allow_blank=True, allow_null=True
@@ -266,8 +335,9 @@ class AddOnInput(InputSerializer):
     name = serializers.CharField(max_length=255)
     invoice_display_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    amount_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS)
-    amount_currency = CurrencyField()
+    # lago-api: `validates :amount_cents, numericality: {greater_than: 0}`.
+    amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS)
+    amount_currency = LagoCurrencyField()
     tax_codes = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False, max_length=50
     )
@@ -299,7 +369,7 @@ class InvoiceCreateInput(InputSerializer):
     # answers 404 ``customer_not_found`` / ``fees_not_found`` for either
     # missing (Invoices::CreateOneOffService), not a validation error.
     external_customer_id = serializers.CharField(max_length=255, required=False)
-    currency = CurrencyField(required=False)
+    currency = LagoCurrencyField(required=False)
     status = serializers.ChoiceField(
         required=False, choices=[Invoice.Status.DRAFT, Invoice.Status.FINALIZED]
     )
@@ -444,6 +514,7 @@ def billing_entity_codes(query) -> list[str] | None:
 # views name in the OpenAPI schema and which render through them.
 
 TaxOutput = lago.TAX.serializer
+TaxWithBillingEntitiesOutput = lago.TAX_WITH_BILLING_ENTITIES.serializer
 AddOnOutput = lago.ADD_ON.serializer
 CustomerOutput = lago.CUSTOMER.serializer
 CustomerWithTaxesOutput = lago.CUSTOMER_WITH_TAXES.serializer

@@ -16,6 +16,8 @@ urlpatterns = [
     path("invoices/<str:invoice_id>/finalize", views.InvoiceFinalizeApi.as_view()),
     path("invoices/<str:invoice_id>/void", views.InvoiceVoidApi.as_view()),
     path("invoices/<str:invoice_id>/download", views.InvoiceDownloadApi.as_view()),
+    # lago-api's newer name for the same action.
+    path("invoices/<str:invoice_id>/download_pdf", views.InvoiceDownloadApi.as_view()),
     path("webhook_endpoints", views.WebhookEndpointsApi.as_view()),
     path("webhook_endpoints/<str:endpoint_id>", views.WebhookEndpointApi.as_view()),
     path(
@@ -23,6 +25,7 @@ urlpatterns = [
         views.WebhookEndpointRotateSecretApi.as_view(),
     ),
     path("webhooks/json_public_key", views.WebhookPublicKeyApi.as_view()),
+    path("webhooks/public_key", views.WebhookPublicKeyTextApi.as_view()),
     path("webhooks/hmac_key", views.WebhookHmacKeyApi.as_view()),
     # Anything else under /api/v1/ is Lago's JSON 404, whatever the method.
     re_path(r"^.*$", not_found_view),

@@ -234,46 +234,56 @@ class CustomerApi(LagoApi):
 # ----------------------------------------------------------------- taxes
 
 
-class TaxesApi(LagoApi):
+class TaxApiBase(LagoApi):
+    def render_tax(self, tax) -> dict:
+        context = {"billing_entity_code": self.organization.billing_entity_code}
+        return lago.TAX_WITH_BILLING_ENTITIES.render(tax, context)
+
+
+class TaxesApi(TaxApiBase):
     @extend_schema(
         request=_wrapped("tax", s.TaxInput),
-        responses=_responses(_wrapped("tax", s.TaxOutput), 404, 422),
+        responses=_responses(_wrapped("tax", s.TaxWithBillingEntitiesOutput), 404, 422),
     )
     def post(self, request):
         data = _validated(s.TaxInput, _root(request, "tax"))
         tax = catalog.tax_create(organization=self.organization, data=data)
-        return Response({"tax": lago.TAX.render(tax)})
+        return Response({"tax": self.render_tax(tax)})
 
     @extend_schema(
         operation_id="taxes_list",
         parameters=PAGE_PARAMETERS,
-        responses=_responses(_list_envelope("taxes", s.TaxOutput)),
+        responses=_responses(_list_envelope("taxes", s.TaxWithBillingEntitiesOutput)),
     )
     def get(self, request):
         items, meta = _page(request, selectors.tax_list(organization=self.organization))
-        return Response({"taxes": [lago.TAX.render(t) for t in items], "meta": meta})
+        return Response({"taxes": [self.render_tax(t) for t in items], "meta": meta})
 
 
-class TaxApi(LagoApi):
-    @extend_schema(responses=_responses(_wrapped("tax", s.TaxOutput), 404, 422))
+class TaxApi(TaxApiBase):
+    @extend_schema(responses=_responses(_wrapped("tax", s.TaxWithBillingEntitiesOutput), 404, 422))
     def get(self, request, code: str):
         tax = selectors.tax_get(organization=self.organization, code=code)
-        return Response({"tax": lago.TAX.render(tax)})
+        return Response({"tax": self.render_tax(tax)})
 
     @extend_schema(
         request=_wrapped("tax", s.TaxInput),
-        responses=_responses(_wrapped("tax", s.TaxOutput), 404, 422),
+        responses=_responses(_wrapped("tax", s.TaxWithBillingEntitiesOutput), 404, 422),
     )
     def put(self, request, code: str):
+        # lago-api reads the body's root key before looking the tax up.
+        body = _root(request, "tax")
         tax = selectors.tax_get(organization=self.organization, code=code)
-        serializer = s.TaxInput(data=_root(request, "tax"), partial=True)
+        serializer = s.TaxInput(data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         tax = catalog.tax_update(tax=tax, data=serializer.validated_data)
-        return Response({"tax": lago.TAX.render(tax)})
+        return Response({"tax": self.render_tax(tax)})
+
+    patch = put
 
     @extend_schema(
         request=None,
-        responses=_responses(_wrapped("tax", s.TaxOutput), 404),
+        responses=_responses(_wrapped("tax", s.TaxWithBillingEntitiesOutput), 404),
         summary="Delete a tax",
         description=(
             "Soft deletion, as Lago's: invoices already made keep the tax as they were issued "
@@ -282,7 +292,7 @@ class TaxApi(LagoApi):
     )
     def delete(self, request, code: str):
         tax = selectors.tax_get(organization=self.organization, code=code)
-        return Response({"tax": lago.TAX.render(catalog.tax_delete(tax=tax))})
+        return Response({"tax": self.render_tax(catalog.tax_delete(tax=tax))})
 
 
 # --------------------------------------------------------------- add-ons
@@ -319,11 +329,15 @@ class AddOnApi(LagoApi):
         responses=_responses(_wrapped("add_on", s.AddOnOutput), 404, 422),
     )
     def put(self, request, code: str):
+        # lago-api reads the body's root key before looking the add-on up.
+        body = _root(request, "add_on")
         add_on = selectors.add_on_get(organization=self.organization, code=code)
-        serializer = s.AddOnInput(data=_root(request, "add_on"), partial=True)
+        serializer = s.AddOnInput(data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         add_on = catalog.add_on_update(add_on=add_on, data=serializer.validated_data)
         return Response({"add_on": lago.ADD_ON.render(add_on)})
+
+    patch = put
 
     @extend_schema(
         request=None,
@@ -501,6 +515,8 @@ class InvoiceApi(LagoApi):
         )
         return _invoice_response(invoice, self.organization)
 
+    patch = put
+
     @extend_schema(
         request=None,
         responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 405),
@@ -632,8 +648,10 @@ class WebhookEndpointApi(LagoApi):
         description="Switching to `standard` issues a `whsec_` secret, shown in this answer.",
     )
     def put(self, request, endpoint_id: str):
+        # lago-api reads the body's root key before looking the endpoint up.
+        body = _root(request, "webhook_endpoint")
         endpoint = self._endpoint(endpoint_id)
-        serializer = s.WebhookEndpointInput(data=_root(request, "webhook_endpoint"), partial=True)
+        serializer = s.WebhookEndpointInput(data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         secret_before = endpoint.standard_secret
         endpoint = webhook_endpoints.webhook_endpoint_update(
@@ -641,6 +659,8 @@ class WebhookEndpointApi(LagoApi):
         )
         issued = bool(endpoint.standard_secret) and endpoint.standard_secret != secret_before
         return _endpoint_response(endpoint, with_secret=issued)
+
+    patch = put
 
     @extend_schema(
         request=None,
@@ -701,4 +721,18 @@ class WebhookPublicKeyApi(LagoApi):
     def get(self, request):
         return Response(
             {"webhook": lago.WEBHOOK_PUBLIC_KEY.render(webhooks.webhook_public_key_b64())}
+        )
+
+
+class WebhookPublicKeyTextApi(LagoApi):
+    """lago-api's deprecated form of ``json_public_key``: the same Base64 text,
+    as plain text."""
+
+    @extend_schema(
+        responses={(200, "text/plain"): OpenApiTypes.STR, 401: LagoErrorOutput},
+        summary="The public key of jwt webhook signatures, as plain text (deprecated)",
+    )
+    def get(self, request):
+        return HttpResponse(
+            webhooks.webhook_public_key_b64(), content_type="text/plain; charset=utf-8"
         )

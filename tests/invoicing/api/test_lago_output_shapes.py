@@ -4,6 +4,8 @@ from the declarations. What is rendered has the declared keys, in order, and
 values of the declared kinds, at every level; the columns a hot path reads
 are those the declaration names."""
 
+import uuid
+
 import pytest
 
 from invoicing import selectors
@@ -40,9 +42,12 @@ def test_rendered_values_are_of_the_declared_kinds(rich):
     assert_matches_shape(full, lago.INVOICE)
     assert full["file_url"] == "https://x.example/f"
     assert full["customer"]["metadata"][0]["key"] == "crm"
-    assert full["credits"][0]["item"] == {
-        "lago_item_id": None, "type": "coupon", "code": "WELCOME", "name": "Welcome",
+    item = full["credits"][0]["item"]
+    assert {k: item[k] for k in ("type", "code", "name", "description")} == {
+        "type": "coupon", "code": "WELCOME", "name": "Welcome", "description": None,
     }  # fmt: skip
+    # One coupon, one item id: the same for every credit of that coupon.
+    assert item["lago_item_id"] == str(uuid.uuid5(rich.organization_id, "coupon:WELCOME"))
     assert_matches_shape(lago.INVOICE_LIST_ITEM.render(rich), lago.INVOICE_LIST_ITEM)
     assert lago.INVOICE_LIST_ITEM.render(rich)["file_url"] is None
 
@@ -62,7 +67,11 @@ def test_draft_and_voided_render_as_declared(organization):
         invoice = Invoice.objects.get(pk=invoice.pk)
         selectors.invoice_load_details([invoice])
         assert_matches_shape(lago.INVOICE.render(invoice), lago.INVOICE)
-    assert lago.INVOICE.render(Invoice.objects.get(pk=draft.pk))["number"].startswith("DRAFT-")
+    # Lago's ``<document prefix>-DRAFT``: the first three letters of the
+    # organization's name, the last four of its id.
+    org = draft.organization
+    expected = f"{org.name[:3].upper()}-{org.id.hex[-4:].upper()}-DRAFT"
+    assert lago.INVOICE.render(Invoice.objects.get(pk=draft.pk))["number"] == expected
 
 
 def test_api_answers_have_the_declared_shape(api, rich):
@@ -107,7 +116,13 @@ def test_the_download_reads_the_columns_the_declaration_names():
     assert "metadata" not in columns[Invoice]  # only the list and show render it
     assert {"number", "total_amount_cents", "total_paid_amount_cents"} <= set(columns[Invoice])
     assert columns[Customer] == ("timezone",)
-    assert set(columns[Organization]) == {"billing_entity_code", "timezone"}
+    # A draft's number is made from the organization's name (or prefix).
+    assert set(columns[Organization]) == {
+        "billing_entity_code",
+        "timezone",
+        "name",
+        "number_prefix",
+    }
 
 
 def test_download_of_a_stored_pdf_costs_two_queries(api, rich, django_assert_num_queries):
