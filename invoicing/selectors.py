@@ -203,6 +203,9 @@ class InvoiceFilters:
     # ``metadata[key]=value``; an empty value asks for invoices without the key.
     metadata: tuple[tuple[str, str], ...] = ()
     search_term: str = ""
+    # Matched whole, case-insensitively (``with_purchase_order_number``).
+    purchase_order_number: str | None = None
+    partially_paid: bool | None = None
 
 
 # lago-api's ``BaseQuery::UUID_REGEX``: a search term that is a (dashed) id
@@ -309,7 +312,8 @@ def invoice_list_filtered(
     otherwise, newest issuing date first."""
     f = filters
     qs = Invoice.objects.filter(organization=organization).select_related("customer")
-    texts = [f.search_term, f.customer_external_id or "", *(f.currencies or ()),
+    texts = [f.search_term, f.customer_external_id or "", f.purchase_order_number or "",
+             *(f.currencies or ()),
              *(f.invoice_types or ()), *(part for pair in f.metadata for part in pair)]  # fmt: skip
     if not all(_storable(text) for text in texts):
         return qs.none()
@@ -349,6 +353,13 @@ def invoice_list_filtered(
             qs = qs.filter(_metadata_has(key, value))
         else:
             qs = qs.exclude(_metadata_has(key, None))
+    if f.purchase_order_number is not None:
+        qs = qs.filter(purchase_order_number__iexact=f.purchase_order_number)
+    if f.partially_paid is not None:
+        partly = Q(total_paid_amount_cents__gt=0) & Q(
+            total_amount_cents__gt=F("total_paid_amount_cents")
+        )
+        qs = qs.filter(partly if f.partially_paid else ~partly)
     if f.self_billed:
         # This service issues no self-billed invoices (``self_billed`` is false).
         qs = qs.none()
@@ -377,15 +388,49 @@ def billing_entities_check(
         raise NotFound("billing_entity")
 
 
-def customer_list(*, organization: Organization, search_term: str = "") -> QuerySet[Customer]:
+@dataclass(frozen=True)
+class CustomerFilters:
+    """The customer list's filters, as lago-api's ``CustomersQuery`` applies
+    them (``None``: not asked); lists match any of their values."""
+
+    external_id: str | None = None
+    currencies: tuple[str, ...] | None = None
+    countries: tuple[str, ...] | None = None
+    states: tuple[str, ...] | None = None
+    zipcodes: tuple[str, ...] | None = None
+    customer_type: str | None = None
+    has_customer_type: bool | None = None
+    has_tax_identification_number: bool | None = None
+
+
+def customer_list(
+    *, organization: Organization, search_term: str = "", filters: CustomerFilters | None = None
+) -> QuerySet[Customer]:
     """The organization's customers (not deleted), newest first; a search
     term matches name, first or last name, legal name, external id or email
     (``CustomersQuery#matching_ids_by_search``)."""
     qs = Customer.objects.filter(organization=organization)
-    if not _storable(search_term):
+    f = filters or CustomerFilters()
+    texts = [search_term, f.external_id or "", f.customer_type or ""]
+    for values in (f.currencies, f.countries, f.states, f.zipcodes):
+        texts += values or ()
+    if not all(_storable(text) for text in texts):
         return qs.none()
     if search_term:
         qs = qs.filter(_contains(_CUSTOMER_SEARCH, search_term))
+    if f.external_id is not None:
+        qs = qs.filter(external_id=f.external_id)
+    for column, values in (("currency", f.currencies), ("country", f.countries),
+                           ("state", f.states), ("zipcode", f.zipcodes)):  # fmt: skip
+        if values is not None:
+            qs = qs.filter(**{f"{column}__in": values})
+    if f.customer_type is not None:
+        qs = qs.filter(customer_type=f.customer_type)
+    if f.has_customer_type is not None:
+        qs = qs.exclude(customer_type="") if f.has_customer_type else qs.filter(customer_type="")
+    if f.has_tax_identification_number is not None:
+        with_tin = ~Q(tax_identification_number="")
+        qs = qs.filter(with_tin if f.has_tax_identification_number else ~with_tin)
     return qs.order_by("-created_at", "id").prefetch_related("taxes")
 
 

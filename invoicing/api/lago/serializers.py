@@ -23,7 +23,7 @@ from invoicing.models import Invoice, VatCategory
 from invoicing.money import MAX_AMOUNT_CENTS
 from invoicing.pdf.locales import SUPPORTED_LOCALES
 from invoicing.representations import lago
-from invoicing.selectors import VISIBLE_INVOICE_STATUSES, InvoiceFilters
+from invoicing.selectors import VISIBLE_INVOICE_STATUSES, CustomerFilters, InvoiceFilters
 
 # Largest number of fees one invoice may carry (the renderer is measured up to
 # 10,000 lines).
@@ -467,9 +467,8 @@ def invoice_filters(query, *, customer_external_id: str | None = None) -> Invoic
     statuses and booleans outside the contract are a 422 with its messages.
 
     ``payment_dispute_lost`` is not in lago-api's contract and its query
-    tests the raw text, so over HTTP even ``false`` selects lost disputes
-    there; here it is cast like the other booleans, as its query's own tests
-    and the API reference mean it."""
+    tests the raw text, so over HTTP even ``false`` selects lost disputes;
+    so it does here."""
     q = query
     status = _query_value(q, "status") or _query_value(q, "statuses")
     payment_status = _query_value(q, "payment_status") or _query_value(q, "payment_statuses")
@@ -491,12 +490,40 @@ def invoice_filters(query, *, customer_external_id: str | None = None) -> Invoic
         amount_from=_amount("amount_from", _query_value(q, "amount_from")),
         amount_to=_amount("amount_to", _query_value(q, "amount_to")),
         payment_overdue=_boolean("payment_overdue", q.get("payment_overdue"), contract=True),
-        payment_dispute_lost=_boolean(
-            "payment_dispute_lost", q.get("payment_dispute_lost"), contract=False
-        ),
+        # lago-api hands the raw text to InvoicesQuery#with_payment_dispute_lost,
+        # which tests it for truth: any value sent, "false" included, asks for
+        # lost disputes. Followed as lago-api answers (its clients meet that).
+        payment_dispute_lost=True if q.get("payment_dispute_lost") is not None else None,
         self_billed=_boolean("self_billed", q.get("self_billed"), contract=True),
         metadata=tuple(metadata),
         search_term=(q.get("search_term") or "").strip(),
+        purchase_order_number=_last(q, "purchase_order_number") or None,
+        partially_paid=_boolean("partially_paid", q.get("partially_paid"), contract=False),
+    )
+
+
+def _last(query, name: str) -> str | None:
+    value = _query_value(query, name)
+    return value[-1] if isinstance(value, list) else value
+
+
+def customer_filters(query) -> CustomerFilters:
+    """The customer list's query string as lago-api's
+    ``CustomersController#index`` permits it: ``external_id``,
+    ``customer_type`` and the booleans scalars, ``currencies[]``,
+    ``countries[]``, ``states[]`` and ``zipcodes[]`` lists."""
+    q = query
+    return CustomerFilters(
+        external_id=_last(q, "external_id") or None,
+        currencies=_strings(_query_value(q, "currencies")),
+        countries=_strings(_query_value(q, "countries")),
+        states=_strings(_query_value(q, "states")),
+        zipcodes=_strings(_query_value(q, "zipcodes")),
+        customer_type=_last(q, "customer_type") or None,
+        has_customer_type=_boolean("has_customer_type", q.get("has_customer_type"), contract=False),
+        has_tax_identification_number=_boolean(
+            "has_tax_identification_number", q.get("has_tax_identification_number"), contract=False
+        ),
     )
 
 

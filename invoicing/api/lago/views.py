@@ -200,6 +200,7 @@ class CustomersApi(LagoApi):
         qs = selectors.customer_list(
             organization=self.organization,
             search_term=(request.query_params.get("search_term") or "").strip(),
+            filters=s.customer_filters(request.query_params),
         )
         items, meta = _page(request, qs)
         for customer in items:

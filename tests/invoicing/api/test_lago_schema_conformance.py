@@ -612,20 +612,10 @@ FILTERS = [
     filtered("customer's, by status", {"status": "draft"}, {"draft"},
              path="customers/acme/invoices"),
     filtered("payment_dispute_lost false", {"payment_dispute_lost": "false"}, {"finalized"},
-             prepare=_dispute_lost,
-             xfail="lago-api passes payment_dispute_lost to InvoicesQuery uncast and "
-                   "#with_payment_dispute_lost tests it for truth (app/queries/invoices_query.rb); "
-                   "the text \"false\" is true in Ruby, so Lago answers the lost disputes. The "
-                   "service casts it (invoice_filters' docstring) and answers the others."),
+             prepare=_dispute_lost),
     filtered("purchase_order_number", {"purchase_order_number": "po-9"}, {"new"},
-             prepare=_with_purchase_order,
-             xfail="lago-api filters on purchase_order_number, case-insensitively "
-                   "(InvoiceIndex WHITELIST, InvoicesQuery#with_purchase_order_number). The "
-                   "service ignores the parameter and lists every invoice."),
-    filtered("partially_paid", {"partially_paid": "true"}, set(),
-             xfail="lago-api filters on partially_paid (InvoicesQuery#with_partially_paid: "
-                   "0 < total_paid_amount_cents < total_amount_cents), which no invoice here "
-                   "is. The service ignores the parameter and lists every invoice."),
+             prepare=_with_purchase_order),
+    filtered("partially_paid", {"partially_paid": "true"}, set()),
 ]  # fmt: skip
 
 
@@ -649,21 +639,12 @@ CUSTOMER_FILTERS = [
     pytest.param({"search_term": "initech"}, set(), id="search_term nothing"),
     pytest.param(
         {"external_id": "globex"}, {"globex"}, id="external_id",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "lago-api's CustomersController#index permits external_id and CustomersQuery "
-            "#with_external_id keeps that customer only. The service ignores it and lists both.")),
     ),
     pytest.param(
         {"currencies[]": ["USD"]}, {"globex"}, id="currencies[]",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "lago-api's CustomersQuery#with_currencies filters on currencies[]. The service "
-            "ignores it and lists both.")),
     ),
     pytest.param(
         {"countries[]": ["FR"]}, {"acme"}, id="countries[]",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "lago-api's CustomersQuery#with_billing_address_filter filters on countries[]. The "
-            "service ignores it and lists both.")),
     ),
 ]  # fmt: skip
 
