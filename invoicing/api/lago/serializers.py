@@ -559,9 +559,37 @@ WebhookPublicKeyOutput = lago.WEBHOOK_PUBLIC_KEY.serializer
 
 # -------------------------------------------------------------- webhooks
 
-# Lago's event names are "<object>.<action>" in snake case; a name this service never
-# produces is accepted (a client may subscribe ahead) and simply never fires.
-EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+# lago-api's webhook event types (config/webhook_event_types.yml): the names
+# an endpoint may subscribe to. This service sends only the invoice ones it
+# produces (README "Webhooks"); a subscription to another is kept and never
+# fires, as a Lago endpoint subscribed to events of features it does not use.
+LAGO_EVENT_TYPES = frozenset(
+    """
+    alert.triggered billable_metric.created billable_metric.updated billable_metric.deleted
+    customer.created customer.updated customer.accounting_provider_created
+    customer.accounting_provider_error customer.crm_provider_created
+    customer.crm_provider_error customer.payment_provider_created
+    customer.payment_provider_error customer.checkout_url_generated
+    customer.tax_provider_error customer.vies_check credit_note.created
+    credit_note.generated credit_note.provider_refund_failure dunning_campaign.finished
+    event.error events.errors feature.created feature.updated feature.deleted fee.created
+    fee.tax_provider_error invoice.created invoice.one_off_created invoice.paid_credit_added
+    invoice.generated invoice.drafted invoice.ready_to_finalize invoice.voided
+    invoice.deleted invoice.payment_dispute_lost invoice.payment_status_updated
+    invoice.payment_overdue invoice.payment_failure invoice.resynced
+    integration.provider_error order.created order.executed order_form.created
+    order_form.signed order_form.expired order_form.voided payment.succeeded
+    payment.requires_action payment_provider.error payment_receipt.created
+    payment_receipt.generated payment_request.created payment_request.payment_failure
+    payment_request.payment_status_updated plan.created plan.updated plan.deleted
+    quote.created quote.approved quote.voided subscription.canceled subscription.incomplete
+    subscription.terminated subscription.started subscription.updated
+    subscription.termination_alert subscription.trial_ended
+    subscription.usage_threshold_reached wallet.created wallet.depleted_ongoing_balance
+    wallet.terminated wallet.updated wallet_transaction.created wallet_transaction.updated
+    wallet_transaction.payment_failure
+    """.split()
+)
 
 
 class WebhookEndpointInput(InputSerializer):
@@ -571,7 +599,18 @@ class WebhookEndpointInput(InputSerializer):
     )
     name = serializers.CharField(required=False, allow_blank=True, max_length=255)
     event_types = serializers.ListField(
-        child=serializers.RegexField(EVENT_TYPE_PATTERN, max_length=64),
+        child=serializers.CharField(max_length=64, allow_blank=True),
         required=False,
         max_length=100,
     )
+
+    def validate_event_types(self, value: list[str]) -> list[str]:
+        """``WebhookEndpoint#normalize_event_types`` then
+        ``#validate_event_types``: names stripped, lowercased, blanks and
+        repeats dropped; an unknown one is 422 ``invalid_types``."""
+        names = list(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
+        if names == ["*"]:
+            return []  # Lago's spelling of "every event"
+        if [n for n in names if n not in LAGO_EVENT_TYPES]:
+            raise serializers.ValidationError("invalid types", code="invalid_types")
+        return names

@@ -407,10 +407,7 @@ CASES = [
     case("unknown event type", "POST", "webhook_endpoints", 422, S.UNPROCESSABLE,
          body={"webhook_endpoint": {"webhook_url": "https://hooks.example/x",
                                     "event_types": ["invoice.exploded"]}},
-         expect={"error_details.event_types": PRESENT},
-         xfail="lago-api's WebhookEndpoint#validate_event_types (app/models/webhook_endpoint.rb) "
-               "refuses a name outside config/webhook_event_types.yml: 422 on event_types. The "
-               "service takes any dotted name and answers 200."),
+         expect={"error_details.event_types": PRESENT}),
     case("list", "GET", "webhook_endpoints", 200, S.WEBHOOK_ENDPOINTS_PAGE,
          expect={"meta.total_count": 2}),
     case("show", "GET", "webhook_endpoints/{jwt_endpoint}", 200, S.WEBHOOK_ENDPOINT_ENVELOPE,
