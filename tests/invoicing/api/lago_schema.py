@@ -670,6 +670,9 @@ INVOICE_METADATA = closed(
         "key": STRING,
         "value": {"type": "string", "maxLength": 140},
         "created_at": DATE_TIME,
+        # Beyond Lago (README, "The Lago face"): whether the PDF prints the
+        # item, as a customer's metadata item says.
+        "display_in_invoice": BOOLEAN,
     },
     ["lago_id", "key", "value", "created_at"],
 )

@@ -333,11 +333,7 @@ CASES = [
          expect={"invoice.payment_status": "succeeded", "invoice.total_paid_amount_cents": 12_000}),
     case("metadata", "PUT", "invoices/{finalized}", 200, S.INVOICE_ENVELOPE,
          body={"invoice": {"metadata": [{"key": "po", "value": "42"}]}},
-         expect={"invoice.metadata.0.key": "po"},
-         xfail="An invoice's metadata item carries `display_in_invoice`, which lago-api's "
-               "V1::Invoices::MetadataSerializer does not write (lago_id, key, value, "
-               "created_at) and README.md does not document: the closed INVOICE_METADATA "
-               "schema refuses it."),
+         expect={"invoice.metadata.0.key": "po"}),
     case("no root key", "PUT", "invoices/{finalized}", 400, S.BAD_REQUEST,
          body={"payment_status": "succeeded"}),
     case("unknown", "PUT", "invoices/{missing}", 404, S.NOT_FOUND,
