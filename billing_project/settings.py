@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    # Redoc's script served by this service (no CDN): the docs page works offline.
+    "drf_spectacular_sidecar",
     "invoicing",
     "invoicing.ops",
 ]
@@ -179,6 +181,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api(/v1)?",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # A request body larger than this is refused before parsing (invoices with

@@ -65,6 +65,22 @@ def test_openapi_schema_is_served_and_lists_both_write_paths(db):
     assert APIClient().get("/api/docs/").status_code == 200
 
 
+def test_the_docs_page_loads_nothing_from_elsewhere():
+    """Redoc comes from drf-spectacular-sidecar, no fonts from Google: the
+    page works with no internet and tells no third party who reads it."""
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    page = APIClient().get("/api/docs/").content.decode()
+    urls = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert urls, page
+    assert [u for u in urls if u.startswith(("http:", "https:", "//"))] == []
+    scripts = re.findall(r'<script src="/static/([^"]+)"', page)
+    assert scripts and all(finders.find(path) for path in scripts)
+    assert "googleapis" not in page
+
+
 def test_organization_rules_are_enforced_by_the_service():
     from invoicing.errors import ValidationFailed
     from invoicing.services.organizations import organization_create
