@@ -5,9 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from invoicing.admin.ops import ops_page
 from invoicing.ops.health import healthz, readyz
 from invoicing.ops.metrics import metrics_view
-from invoicing.views import pdf_download
+from invoicing.views import landing, pdf_download
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

@@ -1,10 +1,11 @@
-"""Non-API views: following a signed PDF download link."""
+"""Non-API views: the landing page, following a signed PDF download link."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from invoicing.services.files import (
@@ -12,6 +13,12 @@ from invoicing.services.files import (
     DownloadLinkInvalid,
     pdf_download_resolve,
 )
+
+
+@require_safe
+def landing(request):
+    """What runs where, for whoever opens the service's address."""
+    return render(request, "landing.html", {"base": request.build_absolute_uri("/").rstrip("/")})
 
 
 def _error(status: int, message: str) -> JsonResponse:

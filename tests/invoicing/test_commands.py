@@ -92,3 +92,13 @@ def test_organization_rules_are_enforced_by_the_service():
         name="Acme", numbering_scheme="sequence", number_prefix="ACME-EU"
     )
     assert organization.number_prefix == "ACME-EU"
+
+
+def test_the_landing_page_says_what_runs_where(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    for path in ("/api/docs/", "/api/schema/", "/api/v1/", "/api/", "/admin/", "/admin/ops/",
+                 "/healthz", "/readyz"):  # fmt: skip
+        assert f"http://testserver{path}" in text, path
+    assert client.post("/").status_code == 405
