@@ -129,16 +129,23 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         # Persistent connections: one connection per request costs ~7x in
-        # throughput on PostgreSQL (PERF-NOTES.md); health checks drop a
+        # throughput on PostgreSQL (measured on these machines); health checks drop a
         # connection that died while idle instead of failing the request.
         conn_max_age=env_int("DB_CONN_MAX_AGE", 600),
         conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite only serves the one-machine demo; a longer busy timeout lets the
-    # in-process worker and the web thread take turns writing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite only serves the one-machine demo, where the web process and the
+    # worker write at once. WAL lets readers go on while one writes; a write
+    # transaction takes its lock when it begins (IMMEDIATE), so two never
+    # deadlock upgrading read locks ("database is locked" at once, which no
+    # busy timeout helps), and waits its turn up to the timeout instead.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
     # The invoice list's covering index (INCLUDE columns) is PostgreSQL's;
     # SQLite builds it without them, which the demo does not notice.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
