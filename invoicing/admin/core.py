@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
+from invoicing.admin.money import money_column
 from invoicing.errors import ApplicationError
 from invoicing.models import AddOn, ApiKey, Customer, Organization, Tax
 from invoicing.services import catalog, organizations
@@ -151,11 +152,13 @@ class TaxAdmin(ServiceWriteAdmin):
 
 @admin.register(AddOn)
 class AddOnAdmin(ServiceWriteAdmin):
-    list_display = ["code", "name", "amount_cents", "amount_currency", "organization"]
+    list_display = ["code", "name", "amount", "organization"]
     list_filter = ["organization", "amount_currency"]
     search_fields = ["code", "name"]
     # Taxes are chosen by code through the API, among the organization's own.
     readonly_fields = ["id", "organization", "taxes", "created_at", "updated_at"]
+
+    amount = money_column("amount_cents", "Amount", lambda add_on: add_on.amount_currency)
 
     def service_save(self, obj, changed):
         catalog.add_on_update(add_on=obj, data=changed)

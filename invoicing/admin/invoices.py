@@ -31,6 +31,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from invoicing.admin.money import admin_money, money_column
 from invoicing.errors import NotAllowed
 from invoicing.models import (
     Credit,
@@ -42,6 +43,7 @@ from invoicing.models import (
     PdfJob,
     WebhookDelivery,
 )
+from invoicing.money import currency_exponent
 from invoicing.ops.preview import PreviewUnavailable, preview_png
 from invoicing.services.pdf import (
     RENDERABLE,
@@ -166,24 +168,49 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+def _invoice_currency(row) -> str:
+    return row.invoice.currency
+
+
 class FeeInline(ReadOnlyInline):
     model = Fee
     fields = ["position", "item_code", "invoice_display_name", "description", "units",
-              "unit_amount_cents", "amount_cents", "taxes_rate", "taxes_amount_cents"]  # fmt: skip
+              "unit_price", "amount", "taxes_rate", "taxes"]  # fmt: skip
     readonly_fields = fields
     show_change_link = True
+
+    @admin.display(description="Unit price")
+    def unit_price(self, fee):
+        # A unit price may carry more decimals than the currency's minor unit.
+        major = fee.unit_amount_cents.scaleb(-currency_exponent(fee.invoice.currency))
+        return f"{major.normalize():f} {fee.invoice.currency}"
+
+    amount = money_column("amount_cents", "Amount", _invoice_currency)
+    taxes = money_column("taxes_amount_cents", "Taxes", _invoice_currency)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
 
 
 class InvoiceAppliedTaxInline(ReadOnlyInline):
     model = InvoiceAppliedTax
-    fields = ["tax_code", "tax_name", "tax_rate", "fees_amount_cents", "amount_cents"]
+    fields = ["tax_code", "tax_name", "tax_rate", "base", "amount"]
     readonly_fields = fields
+    base = money_column("fees_amount_cents", "Taxable base", _invoice_currency)
+    amount = money_column("amount_cents", "Tax", _invoice_currency)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
 
 
 class CreditInline(ReadOnlyInline):
     model = Credit
-    fields = ["kind", "code", "name", "amount_cents"]
+    fields = ["kind", "code", "name", "amount"]
     readonly_fields = fields
+    amount = money_column("amount_cents", "Amount", _invoice_currency)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
 
 
 # --------------------------------------------------------------- operations
@@ -250,6 +277,10 @@ OPERATIONS = {
 }
 
 
+def _currency(invoice) -> str:
+    return invoice.currency
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = ["invoice", "customer", "status", "payment_status", "pdf_state", "total",
@@ -282,10 +313,10 @@ class InvoiceAdmin(admin.ModelAdmin):
             ("status", "payment_status", "invoice_type"),
             ("currency", "issuing_date", "payment_due_date"), ("finalized_at", "voided_at")]}),
         ("Amounts", {"fields": [
-            ("fees_amount_cents", "coupons_amount_cents"),
-            ("sub_total_excluding_taxes_amount_cents", "taxes_amount_cents"),
-            ("sub_total_including_taxes_amount_cents", "credit_notes_amount_cents"),
-            ("prepaid_credit_amount_cents", "total_paid_amount_cents"), "total_amount_cents"]}),
+            ("fees_amount", "coupons_amount"),
+            ("sub_total_excluding_taxes", "taxes_amount"),
+            ("sub_total_including_taxes", "credit_notes_amount"),
+            ("prepaid_credit_amount", "total_paid_amount"), "total_amount"]}),
         ("More", {"classes": ["collapse"], "fields": [
             "purchase_order_number", "net_payment_term", "metadata", "number_scope",
             "number_sequence", "external_payment_obj_id", "external_payment_obj_type",
@@ -295,7 +326,9 @@ class InvoiceAdmin(admin.ModelAdmin):
     # Amounts and numbers are written by the services only: editing them here
     # would break the totals' identities or the numbering.
     readonly_fields = [f.name for f in Invoice._meta.fields] + [
-        "lotus_id", "pdf_overview", "pdf_versions", "webhook_deliveries",
+        "lotus_id", "pdf_overview", "pdf_versions", "webhook_deliveries", "fees_amount",
+        "coupons_amount", "sub_total_excluding_taxes", "taxes_amount", "sub_total_including_taxes",
+        "credit_notes_amount", "prepaid_credit_amount", "total_paid_amount", "total_amount",
     ]  # fmt: skip
 
     def has_add_permission(self, request):
@@ -347,8 +380,22 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Total", ordering="total_amount_cents")
     def total(self, invoice):
-        # Minor units as stored; the currency says how many decimals they have.
-        return f"{invoice.total_amount_cents} {invoice.currency}"
+        return admin_money(invoice.total_amount_cents, invoice.currency)
+
+    # The change page's amounts, each in the invoice's currency.
+    fees_amount = money_column("fees_amount_cents", "Fees", _currency)
+    coupons_amount = money_column("coupons_amount_cents", "Coupons", _currency)
+    sub_total_excluding_taxes = money_column(
+        "sub_total_excluding_taxes_amount_cents", "Sub-total excluding taxes", _currency
+    )
+    taxes_amount = money_column("taxes_amount_cents", "Taxes", _currency)
+    sub_total_including_taxes = money_column(
+        "sub_total_including_taxes_amount_cents", "Sub-total including taxes", _currency
+    )
+    credit_notes_amount = money_column("credit_notes_amount_cents", "Credit notes", _currency)
+    prepaid_credit_amount = money_column("prepaid_credit_amount_cents", "Prepaid credit", _currency)
+    total_paid_amount = money_column("total_paid_amount_cents", "Paid", _currency)
+    total_amount = money_column("total_amount_cents", "Total", _currency)
 
     @admin.display(description="PDF", ordering="current_pdf_state")
     def pdf_state(self, invoice):

@@ -266,3 +266,24 @@ def test_non_staff_are_refused_everywhere(plain_client, who):
     operate = reverse("admin:invoicing_invoice_operate", args=[invoice.pk, "regenerate"])
     assert client.post(operate).status_code == 302
     assert PdfJob.objects.filter(invoice=invoice).count() == 1
+
+
+def test_amounts_read_in_their_currency(staff_client):
+    """Minor units as stored, shown in major units with the currency's
+    decimals: 30000 EUR is 300.00 EUR, 285600 BHD (three decimals) is 285.600 BHD."""
+    from invoicing.services.invoices import FeeInput
+    from tests.factories import make_add_on
+
+    organization, _ = make_organization()
+    eur = make_invoice(organization, fees=[FeeInput(add_on_code=make_add_on(
+        organization, amount_cents=30_000).code)])  # fmt: skip
+    bhd_add_on = make_add_on(organization, amount_cents=285_600, currency="BHD")
+    bhd = make_invoice(organization, currency="BHD", fees=[FeeInput(add_on_code=bhd_add_on.code)])
+    listing = staff_client.get(CHANGELIST).content.decode()
+    assert "300.00 EUR" in listing and "285.600 BHD" in listing
+    assert "30000 EUR" not in listing
+    page = staff_client.get(_change(eur)).content.decode()
+    assert page.count("300.00 EUR") >= 3  # fees, sub-total, total, and the fee line
+    assert "285.600 BHD" in staff_client.get(_change(bhd)).content.decode()
+    add_ons = staff_client.get(reverse("admin:invoicing_addon_changelist")).content.decode()
+    assert "285.600 BHD" in add_ons
