@@ -53,6 +53,9 @@ def test_seed_demo_builds_varied_invoices_once():
     assert {"ja", "zh-TW", "fr", "de"} <= locales
     response = APIClient().get("/api/v1/invoices", HTTP_X_API_KEY=second["api_key"])
     assert response.json()["meta"]["total_count"] == 36
+    # Each run's key replaces the one printed before: the first no longer works.
+    assert first["revoked_keys"] == [] and second["revoked_keys"] == [first["api_key"][:12]]
+    assert APIClient().get("/api/v1/invoices", HTTP_X_API_KEY=first["api_key"]).status_code == 401
 
 
 def test_openapi_schema_is_served_and_lists_both_write_paths(db):

@@ -15,9 +15,10 @@ from django.utils import timezone
 from invoicing.models import Credit, Invoice, Organization
 from invoicing.services import catalog, invoices
 from invoicing.services.invoices import CreditInput, FeeInput
-from invoicing.services.organizations import api_key_issue, organization_create
+from invoicing.services.organizations import api_key_issue, api_key_revoke, organization_create
 
 DEMO_NAME = "Demo Billing Co"
+DEMO_KEY_PREFIX = "demo "
 
 CUSTOMERS = [
     # external_id, name, currency, locale, country, timezone
@@ -63,12 +64,22 @@ class Command(BaseCommand):
         created = organization is None
         if created:
             organization = self._create_demo(rng, options["invoices"])
-        issued = api_key_issue(organization=organization, name=f"demo {timezone.now():%F %T}")
+        # Only the newest demo key works: each run revokes the ones it printed
+        # before (their raw text is not kept, so none can be shown again).
+        earlier = list(
+            organization.api_keys.filter(name__startswith=DEMO_KEY_PREFIX, revoked_at__isnull=True)
+        )
+        for api_key in earlier:
+            api_key_revoke(api_key=api_key)
+        issued = api_key_issue(
+            organization=organization, name=f"{DEMO_KEY_PREFIX}{timezone.now():%F %T}"
+        )
         result = {
             "organization_id": str(organization.id),
             "api_key": issued.raw_key,
             "created": created,
             "invoices": organization.invoices.count(),
+            "revoked_keys": [api_key.prefix for api_key in earlier],
         }
         if options["json"]:
             self.stdout.write(json.dumps(result))
@@ -78,6 +89,11 @@ class Command(BaseCommand):
                 f"{verb} {DEMO_NAME} ({organization.id}), {result['invoices']} invoices"
             )
             self.stdout.write(f"API key (shown once): {issued.raw_key}")
+            if earlier:
+                self.stdout.write(
+                    f"Revoked the {len(earlier)} demo key(s) printed before "
+                    f"({', '.join(k.prefix + '…' for k in earlier)}): only this one works now."
+                )
 
     @transaction.atomic
     def _create_demo(self, rng: random.Random, count: int) -> Organization:
