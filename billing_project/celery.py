@@ -2,6 +2,9 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_shutting_down
+
+from invoicing.webhooks.pump import WORKER_SHUTDOWN
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
 
@@ -19,3 +22,15 @@ def _make_filesystem_broker_folders(sender, **_):
         for key in ("data_folder_in", "data_folder_out", "control_folder"):
             if options.get(key):
                 Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+@worker_shutting_down.connect
+def _stop_webhook_pumps(**_):
+    # Sent in the worker's main process as its shutdown begins. Pool processes read the
+    # flag (memory they share with it, invoicing/webhooks/pump.py): a webhook delivery task
+    # stops claiming and finishes the attempts it has out, so the warm shutdown waits for at
+    # most one attempt deadline, not for the rest of the task's claiming budget.
+    WORKER_SHUTDOWN.set()
+    # Said with a plain write: this runs inside a signal handler, where taking the logging
+    # module's locks could deadlock the process.
+    os.write(2, b"webhook deliveries: no more claims (warm shutdown)\n")

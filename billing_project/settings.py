@@ -388,6 +388,27 @@ WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 864
 # After a Standard Webhooks secret rotation the previous secret keeps signing
 # this long, so receivers can switch without dropping a message.
 WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = env_int("WEBHOOK_SECRET_ROTATION_GRACE_SECONDS", 86400)
+# Delivery throughput and fairness (README "Webhooks", invoicing/webhooks/fairness.py).
+# Attempts one webhook worker process runs at once (threads waiting on receivers).
+WEBHOOK_PROCESS_MAX_IN_FLIGHT = env_int("WEBHOOK_PROCESS_MAX_IN_FLIGHT", 64)
+# The largest window of one endpoint: attempts in flight to it over the whole fleet.
+WEBHOOK_ENDPOINT_MAX_IN_FLIGHT = env_int("WEBHOOK_ENDPOINT_MAX_IN_FLIGHT", 16)
+# Attempts in flight for one organization over the whole fleet: below a process's
+# slots, so that one organization never fills a process, and at least one endpoint's
+# largest window, so that one fast endpoint can use all of it.
+WEBHOOK_ORGANIZATION_MAX_IN_FLIGHT = env_int("WEBHOOK_ORGANIZATION_MAX_IN_FLIGHT", 24)
+# How long one delivery task claims due deliveries before handing over to the next
+# one (it then finishes the attempts it has out): the worker gets back to its queue.
+WEBHOOK_PUMP_SECONDS = env_float("WEBHOOK_PUMP_SECONDS", 10.0)
+# An idle kept-alive connection to a receiver is closed after this long.
+WEBHOOK_KEEPALIVE_SECONDS = env_float("WEBHOOK_KEEPALIVE_SECONDS", 30.0)
+for _name in (
+    "WEBHOOK_PROCESS_MAX_IN_FLIGHT",
+    "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT",
+    "WEBHOOK_ORGANIZATION_MAX_IN_FLIGHT",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
 
 # --------------------------------------------------------------- operations
 # Read by invoicing/ops/ (health, metrics, logs, Flower) and the admin's

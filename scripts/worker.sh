@@ -4,12 +4,17 @@
 # webhook processes, never the ones rendering PDFs. If either worker exits,
 # both stop (the process manager restarts the pair); SIGTERM is passed on to
 # both for a warm shutdown.
+#
+# Webhook processes are few on purpose: each runs up to WEBHOOK_PROCESS_MAX_IN_FLIGHT
+# attempts at once on threads (a receiver that hangs holds a thread, not a process), so
+# more processes add CPU, not room for waiting; past the machine's cores they only
+# contend (bench/webhooks.py: 2 processes deliver more per second than 4 on 2 cores).
 set -u
 celery -A billing_project worker -Q pdf -n "pdf@%h" \
   --concurrency "${WORKER_CONCURRENCY:-2}" --loglevel "${CELERY_LOG_LEVEL:-INFO}" &
 pdf=$!
 celery -A billing_project worker -Q webhooks -n "webhooks@%h" \
-  --concurrency "${WEBHOOK_WORKER_CONCURRENCY:-4}" --loglevel "${CELERY_LOG_LEVEL:-INFO}" &
+  --concurrency "${WEBHOOK_WORKER_CONCURRENCY:-2}" --loglevel "${CELERY_LOG_LEVEL:-INFO}" &
 webhooks=$!
 trap 'kill -TERM $pdf $webhooks 2>/dev/null' TERM INT
 wait -n

@@ -9,6 +9,7 @@ import signal
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 
 from invoicing.dispatch import DELIVER_WEBHOOK_TASK, RENDER_PDF_TASK
 from invoicing.services import pdf, webhooks
@@ -54,10 +55,26 @@ def sweep_pdf_jobs() -> dict:
     return {"requeued": result.requeued, "failed": result.failed}
 
 
-@shared_task(name=DELIVER_WEBHOOK_TASK, acks_late=True, reject_on_worker_lost=True)
-def deliver_webhook(delivery_id: str) -> str:
-    # A delivery that is gone, not due or already claimed is skipped by the service.
-    return webhooks.webhook_delivery_attempt(delivery_id=delivery_id).result
+def _pump_time_limit() -> float:
+    # A pump claims for WEBHOOK_PUMP_SECONDS, then waits for what it claimed (one attempt
+    # deadline), claiming meanwhile only for healthy endpoints whose attempts may take one
+    # more deadline: with room to spare, it never meets the time limit, which would abandon
+    # its attempts in flight to their leases.
+    return settings.WEBHOOK_PUMP_SECONDS + 2 * settings.WEBHOOK_TIMEOUT_SECONDS + 60
+
+
+@shared_task(
+    name=DELIVER_WEBHOOK_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=_pump_time_limit(),
+    time_limit=_pump_time_limit() + 30,
+)
+def deliver_webhooks(delivery_ids: list[str] | str | None = None) -> dict:
+    # A message is a wake-up: the pump claims whatever is due by the scheduling rule, the
+    # deliveries it names included (a bare id is what messages carried before batching).
+    report = webhooks.webhook_deliveries_pump()
+    return {"attempts": report.attempts, "batches": report.batches, "stopped": report.stopped}
 
 
 @shared_task(name="invoicing.webhooks.sweep", acks_late=False, expires=10)

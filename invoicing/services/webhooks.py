@@ -1,5 +1,5 @@
-"""Webhook deliveries: one attempt (claim, sign, send, record), the sweep, operator actions,
-and the key of Lago's ``jwt`` signatures.
+"""Webhook deliveries: claiming due deliveries, attempting them (sign, send), recording what
+the attempts gave, the sweep, operator actions, and the key of Lago's ``jwt`` signatures.
 
 A delivery is a state machine in its row; every transition is a conditional UPDATE here:
 
@@ -13,6 +13,14 @@ leaves the row there, and once the lease has run out the sweep hands it back (pe
 with no attempt left, fails it. A worker that finishes after losing its lease still records
 its attempt (the request did go out) but no longer moves the delivery.
 
+Delivery (``webhook_deliveries_pump``, the Celery task): a worker process claims due
+deliveries in batches by the scheduling rule of ``invoicing.webhooks.fairness`` (windows per
+endpoint, a cap per organization, free slots dealt out in turns), runs their HTTP attempts side
+by side over kept-alive connections (``invoicing.webhooks.pump``), and records finished
+attempts in batches. What is in flight per endpoint and per organization is counted from the
+``sending`` rows, under a lock on the organization's endpoint rows, so the bounds hold for the
+whole fleet.
+
 Policies (README "Webhooks"):
 - Every failure but 410 and an invalid URL is retried on ``WEBHOOK_RETRY_SCHEDULE``, 4xx
   included as in Lago and Svix: a receiver answering 401 or 404 is usually misconfigured for
@@ -20,8 +28,6 @@ Policies (README "Webhooks"):
   operator may widen ``WEBHOOK_ALLOWED_NETWORKS``, and a refused attempt opens no connection.
 - An endpoint is disabled on a 410, or when it has failed without a single success for
   ``WEBHOOK_DISABLE_AFTER_SECONDS``; one success resets the clock.
-- One attempt in flight per endpoint: a receiver that hangs holds one worker process for
-  the deadline, never all of them; its other due deliveries wait their turn ("deferred").
 - Deliveries to a disabled endpoint are not attempted: they are failed ("endpoint
   disabled") when they come up, so nothing piles up unseen. Re-enabling the endpoint and
   "retry now" on those deliveries sends them.
@@ -32,14 +38,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
+import os
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from invoicing.dispatch import DELIVER_WEBHOOK_TASK, send, send_on_commit
@@ -56,7 +67,9 @@ from invoicing.representations import lago
 from invoicing.services.files import pdf_download_url
 from invoicing.signals import webhook_attempted
 from invoicing.webhooks import sender, signing
+from invoicing.webhooks.fairness import Candidate, Windows, share
 from invoicing.webhooks.guard import parse_allowed_networks
+from invoicing.webhooks.pump import WORKER_SHUTDOWN, Job, Pump, PumpReport, Stop
 from invoicing.webhooks.schedule import next_delay
 from invoicing.webhooks.sender import AttemptResult, Outcome
 
@@ -71,6 +84,11 @@ MAX_RESPONSE_BYTES = 20_480
 # sits in the broker, where a restart or a visibility timeout would lose or duplicate it.
 COUNTDOWN_NUDGE_MAX_S = 30
 SWEEP_BATCH = 500
+# Delivery ids one wake-up message names (the sweep's; dispatch batches the others).
+NUDGE_IDS = 100
+# Endpoints with due deliveries one claim looks at; beyond that, later claims go on from
+# where this one stopped, so every endpoint comes up in turn.
+CLAIM_SCAN = 500
 # Internal outcomes of an attempt that could not be built (our side, not the receiver's):
 # a bug fails the delivery (retrying the same code gives the same error); a database
 # that did not answer is retried on the schedule, like a receiver that did not.
@@ -85,8 +103,9 @@ GONE_REASON = "410 Gone"
 class AttemptReport:
     delivery_id: str
     # "succeeded" | "retry" | "failed": what the attempt did to the delivery; "deferred": not
-    # attempted, another attempt to its endpoint is in flight; "skipped": nothing to do (not
-    # due, claimed by another worker, gone, endpoint disabled) or no longer ours to move.
+    # attempted, its endpoint or organization has as many attempts in flight as it may;
+    # "skipped": nothing to do (not due, claimed by another worker, gone, endpoint disabled)
+    # or no longer ours to move.
     result: str
     outcome: str = ""  # the sender's outcome, when an attempt was made
     status_code: int | None = None
@@ -170,7 +189,61 @@ def webhook_headers(
     )
 
 
-# ----------------------------------------------------------------- one attempt
+# ----------------------------------------------------------------- this process
+
+
+class _Process:
+    """What one worker process keeps from one attempt to the next: kept-alive connections,
+    the windows it learnt, the threads attempts run on, whose turn it is."""
+
+    def __init__(self) -> None:
+        self.pool = sender.ConnectionPool()
+        self.windows = Windows()
+        self.turn = 0
+        # The last endpoint a claim looked at, when it had to stop before the end.
+        self.scan_after: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def configure(self) -> None:
+        # Read at each claim, so that changed settings (tests do) apply without a restart.
+        self.windows.maximum = max(1, settings.WEBHOOK_ENDPOINT_MAX_IN_FLIGHT)
+        self.pool.max_idle_per_key = self.windows.maximum
+        self.pool.idle_timeout_s = settings.WEBHOOK_KEEPALIVE_SECONDS
+
+    def executor(self, size: int) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None or self._executor._max_workers != size:
+                if self._executor is not None:
+                    self._executor.shutdown(wait=False)
+                self._executor = ThreadPoolExecutor(size, thread_name_prefix="webhook-attempt")
+            return self._executor
+
+
+_PROCESS: _Process | None = None
+
+
+def _process() -> _Process:
+    global _PROCESS
+    if _PROCESS is None:
+        _PROCESS = _Process()
+    _PROCESS.configure()
+    return _PROCESS
+
+
+def _forget_process() -> None:
+    # A forked child shares its parent's sockets: it closes its copies (which leaves the
+    # parent's connections open) and starts with its own pool, windows and threads.
+    global _PROCESS
+    if _PROCESS is not None:
+        _PROCESS.pool.close()
+    _PROCESS = None
+
+
+os.register_at_fork(after_in_child=_forget_process)
+
+
+# ----------------------------------------------------------------- claiming
 
 
 def _lease_s() -> float:
@@ -182,23 +255,225 @@ def _due(now: dt.datetime) -> Q:
     return Q(status=Status.PENDING) & due_now
 
 
-def _in_flight(endpoint_id: Any, now: dt.datetime):
-    # A ``sending`` row past its lease is a lost attempt, not one in flight.
-    return WebhookDelivery.objects.filter(
-        endpoint_id=endpoint_id, status=Status.SENDING, next_attempt_at__gte=now
-    )
+def _in_flight(now: dt.datetime, endpoint_ids: list[Any] | None = None) -> dict[Any, int]:
+    """Attempts in flight per endpoint. A ``sending`` row past its lease is a lost attempt,
+    not one in flight."""
+    rows = WebhookDelivery.objects.filter(status=Status.SENDING, next_attempt_at__gte=now)
+    if endpoint_ids is not None:
+        rows = rows.filter(endpoint_id__in=endpoint_ids)
+    return dict(rows.values_list("endpoint_id").annotate(n=Count("pk")))
 
 
-def _nudge_next_on_commit(endpoint_id: Any, now: dt.datetime) -> None:
-    """Hand the endpoint's slot to its oldest due delivery (deferred ones wait for this)."""
-    next_id = (
-        WebhookDelivery.objects.filter(_due(now), endpoint_id=endpoint_id)
-        .order_by("next_attempt_at", "created_at")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if next_id is not None:
-        send_on_commit(DELIVER_WEBHOOK_TASK, str(next_id))
+@dataclass(frozen=True)
+class _DueEndpoint:
+    endpoint_id: Any
+    organization_id: Any
+    failing: bool
+
+
+def _due_endpoints(now: dt.datetime, state: _Process) -> list[_DueEndpoint]:
+    """Enabled endpoints with due deliveries, at most CLAIM_SCAN of them, going on from where
+    the previous claim of this process stopped when it could not look at all of them."""
+    if connection.vendor != "postgresql":
+        # The one-machine demo (SQLite): a handful of endpoints, each looked at.
+        rows = WebhookEndpoint.objects.filter(
+            enabled=True, pk__in=WebhookDelivery.objects.filter(_due(now)).values("endpoint_id")
+        ).values_list("pk", "organization_id", "failing_since")
+        return [_DueEndpoint(pk, org, since is not None) for pk, org, since in rows]
+    found = _scan_due_endpoints(now, after=state.scan_after, limit=CLAIM_SCAN)
+    if state.scan_after is not None and len(found) < CLAIM_SCAN:
+        # Past the last endpoint: wrap around to the first ones.
+        seen = {due.endpoint_id for due in found}
+        more = _scan_due_endpoints(now, after=None, limit=CLAIM_SCAN - len(found))
+        found += [due for due in more if due.endpoint_id not in seen]
+    state.scan_after = max(due.endpoint_id for due in found) if len(found) >= CLAIM_SCAN else None
+    return found
+
+
+# A loose index scan over the pending deliveries' index (migration 0013): one index probe
+# per endpoint that has pending deliveries, however many deliveries each has, where
+# "SELECT DISTINCT endpoint_id" would read every due row of a backlog at every claim.
+_SCAN_SQL = """
+WITH RECURSIVE pending(endpoint_id) AS (
+    (SELECT endpoint_id FROM invoicing_webhookdelivery
+      WHERE status = 'pending' AND endpoint_id > %(after)s
+      ORDER BY endpoint_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT d.endpoint_id FROM invoicing_webhookdelivery d
+             WHERE d.status = 'pending' AND d.endpoint_id > p.endpoint_id
+             ORDER BY d.endpoint_id LIMIT 1)
+      FROM pending p
+     WHERE p.endpoint_id IS NOT NULL
+)
+SELECT e.id, e.organization_id, e.failing_since IS NOT NULL
+  FROM pending p
+  -- Each endpoint looked at as the scan reaches it, with a probe of the index for a due
+  -- delivery, so that the LIMIT stops the scan. The LIMITs inside keep the planner from
+  -- turning these into joins or hashed subplans, which read every due row of a backlog.
+  CROSS JOIN LATERAL (
+    SELECT id, organization_id, failing_since FROM invoicing_webhookendpoint
+     WHERE id = p.endpoint_id AND enabled
+       AND (EXISTS (SELECT 1 FROM invoicing_webhookdelivery d
+                     WHERE d.endpoint_id = p.endpoint_id AND d.status = 'pending'
+                       AND d.next_attempt_at <= %(now)s LIMIT 1)
+            OR EXISTS (SELECT 1 FROM invoicing_webhookdelivery d
+                        WHERE d.endpoint_id = p.endpoint_id AND d.status = 'pending'
+                          AND d.next_attempt_at IS NULL LIMIT 1))
+     LIMIT 1
+  ) e
+ WHERE p.endpoint_id IS NOT NULL
+ LIMIT %(limit)s
+"""
+
+
+def _scan_due_endpoints(now: dt.datetime, *, after: Any, limit: int) -> list[_DueEndpoint]:
+    params = {"after": after or UUID(int=0), "now": now, "limit": limit}
+    with connection.cursor() as cursor:
+        cursor.execute(_SCAN_SQL, params)
+        return [_DueEndpoint(*row) for row in cursor.fetchall()]
+
+
+@dataclass
+class _Claimed:
+    """A delivery this process claimed: its attempt number, and what it knew of the
+    endpoint then."""
+
+    delivery: WebhookDelivery
+    attempt_number: int
+    started_at: dt.datetime
+    failing: bool
+
+
+def _claim(free: int, *, healthy_only: bool = False) -> list[_Claimed]:
+    """Claim up to ``free`` due deliveries by the scheduling rule (``fairness``); with
+    ``healthy_only``, only deliveries to endpoints that are not failing."""
+    state = _process()
+    now = timezone.now()
+    due = [d for d in _due_endpoints(now, state) if not (healthy_only and d.failing)]
+    if not due:
+        return []
+    organizations = list(dict.fromkeys(d.organization_id for d in due))
+    if len(organizations) > free:
+        # More organizations than free slots: those served first are the ones with the
+        # fewest attempts in flight (each of them gets at least one slot in turn). The
+        # counts are read again under the locks below, for the caps.
+        cap = settings.WEBHOOK_ORGANIZATION_MAX_IN_FLIGHT
+        endpoint_orgs = {d.endpoint_id: d.organization_id for d in due}
+        loads: Counter = Counter()
+        for endpoint_id, count in _in_flight(now).items():
+            if endpoint_id in endpoint_orgs:
+                loads[endpoint_orgs[endpoint_id]] += count
+        organizations = [org for org in organizations if loads[org] < cap]
+        offset = state.turn % max(1, len(organizations))
+        organizations = organizations[offset:] + organizations[:offset]
+        organizations.sort(key=lambda org: loads[org])
+        organizations = organizations[:free]
+    if not organizations:
+        return []
+    chosen = _claim_in(organizations, {d.endpoint_id for d in due}, free, now, state,
+                       healthy_only=healthy_only)  # fmt: skip
+    state.turn += 1
+    return chosen
+
+
+def _claim_in(
+    organizations: list[Any], wanted: set[Any], free: int, now: dt.datetime, state: _Process,
+    *, healthy_only: bool,
+) -> list[_Claimed]:  # fmt: skip
+    cap = settings.WEBHOOK_ORGANIZATION_MAX_IN_FLIGHT
+    with transaction.atomic(savepoint=False):
+        # The organization's endpoint rows are the lock: claims for one organization take
+        # turns, so what they count in flight is what is in flight. NO KEY: creating
+        # deliveries (a foreign key to the endpoint) is not blocked by it.
+        endpoints = list(
+            WebhookEndpoint.objects.select_for_update(no_key=True)
+            .filter(organization_id__in=organizations)
+            .order_by("pk")
+            .values_list("pk", "organization_id", "enabled", "failing_since")
+        )
+        in_flight = _in_flight(now, [pk for pk, *_ in endpoints])
+        org_in_flight: Counter = Counter()
+        for pk, org, *_ in endpoints:
+            org_in_flight[org] += in_flight.get(pk, 0)
+        candidates, due_ids, failing = [], {}, {}
+        for pk, org, enabled, failing_since in endpoints:
+            if pk not in wanted or not enabled or (healthy_only and failing_since):
+                continue
+            if failing_since is not None:
+                state.windows.failing(pk)
+            room = state.windows.size(pk) - in_flight.get(pk, 0)
+            take = min(room, cap - org_in_flight[org], free)
+            if take <= 0:
+                continue
+            due_ids[pk] = list(
+                WebhookDelivery.objects.filter(_due(now), endpoint_id=pk)
+                .order_by("next_attempt_at")
+                .values_list("pk", flat=True)[:take]
+            )
+            failing[pk] = failing_since is not None
+            candidates.append(Candidate(pk, org, room, len(due_ids[pk])))
+        given = share(
+            free, candidates,
+            organization_room={org: cap - n for org, n in org_in_flight.items()},
+            organization_in_flight=org_in_flight, turn=state.turn,
+        )  # fmt: skip
+        ids = [pk for endpoint_id, n in given.items() for pk in due_ids[endpoint_id][:n]]
+        if not ids:
+            return []
+        WebhookDelivery.objects.filter(_due(now), pk__in=ids).update(
+            status=Status.SENDING,
+            attempt_count=F("attempt_count") + 1,
+            last_attempt_at=now,
+            next_attempt_at=now + dt.timedelta(seconds=_lease_s()),
+            updated_at=now,
+        )
+        claimed = list(
+            WebhookDelivery.objects.select_related("event").filter(
+                pk__in=ids, status=Status.SENDING, last_attempt_at=now
+            )
+        )
+        # Each endpoint (and its organization, and their decrypted secrets) loaded once, not
+        # once per delivery.
+        endpoints_by_pk = WebhookEndpoint.objects.select_related("organization").in_bulk(
+            {d.endpoint_id for d in claimed}
+        )
+        for delivery in claimed:
+            delivery.endpoint = endpoints_by_pk[delivery.endpoint_id]
+        return [_Claimed(d, d.attempt_count, now, failing[d.endpoint_id]) for d in claimed]
+
+
+def _claim_one(delivery: WebhookDelivery, state: _Process) -> _Claimed | str:
+    """Claim this one delivery if it is due and its endpoint and organization have room;
+    else "deferred" (no room) or "skipped" (not due, or claimed elsewhere)."""
+    now = timezone.now()
+    endpoint = delivery.endpoint
+    with transaction.atomic():
+        endpoints = list(
+            WebhookEndpoint.objects.select_for_update(no_key=True)
+            .filter(organization_id=endpoint.organization_id)
+            .order_by("pk")
+            .values_list("pk", "failing_since")
+        )
+        failing_since = dict(endpoints).get(endpoint.pk)
+        in_flight = _in_flight(now, [pk for pk, _ in endpoints])
+        if failing_since is not None:
+            state.windows.failing(endpoint.pk)
+        room = state.windows.size(endpoint.pk) - in_flight.get(endpoint.pk, 0)
+        org_room = settings.WEBHOOK_ORGANIZATION_MAX_IN_FLIGHT - sum(in_flight.values())
+        if min(room, org_room) <= 0:
+            return "deferred"
+        claimed = WebhookDelivery.objects.filter(_due(now), pk=delivery.pk).update(
+            status=Status.SENDING,
+            attempt_count=F("attempt_count") + 1,
+            last_attempt_at=now,
+            next_attempt_at=now + dt.timedelta(seconds=_lease_s()),
+            updated_at=now,
+        )
+        if not claimed:
+            return "skipped"
+        # Nobody else moves a ``sending`` row before its lease ends, so this is our attempt.
+        number = WebhookDelivery.objects.values_list("attempt_count", flat=True).get(pk=delivery.pk)
+    return _Claimed(delivery, number, now, failing_since is not None)
 
 
 def _fail_for_disabled_endpoint(ids: list[Any], now: dt.datetime) -> int:
@@ -208,64 +483,7 @@ def _fail_for_disabled_endpoint(ids: list[Any], now: dt.datetime) -> int:
     )  # fmt: skip
 
 
-def webhook_delivery_attempt(*, delivery_id: str | UUID) -> AttemptReport:
-    """Make one attempt of a due delivery. Safe to call any number of times, concurrently:
-    only the caller whose conditional UPDATE claims the row sends anything.
-
-    The HTTP request runs outside any transaction (it may take the whole deadline); the
-    attempt row and the delivery's transition are then written in one transaction.
-    """
-    now = timezone.now()
-    delivery = (
-        WebhookDelivery.objects.select_related("event", "endpoint", "endpoint__organization")
-        .filter(pk=delivery_id)
-        .first()
-    )
-    if delivery is None:
-        return AttemptReport(str(delivery_id), "skipped")
-    if not delivery.endpoint.enabled:
-        _fail_for_disabled_endpoint([delivery.pk], now)
-        return AttemptReport(str(delivery_id), "skipped")
-    with transaction.atomic():
-        # One attempt in flight per endpoint (the endpoint row lock makes the check and the
-        # claim one step): a receiver that hangs for the whole deadline then holds one
-        # worker process, never the fleet, so other endpoints and PDFs keep moving. The
-        # delivery stays due; the attempt in flight nudges it when it finishes.
-        WebhookEndpoint.objects.select_for_update().filter(pk=delivery.endpoint_id).first()
-        if _in_flight(delivery.endpoint_id, now).exists():
-            return AttemptReport(str(delivery_id), "deferred")
-        claimed = WebhookDelivery.objects.filter(_due(now), pk=delivery.pk).update(
-            status=Status.SENDING,
-            attempt_count=F("attempt_count") + 1,
-            last_attempt_at=now,
-            next_attempt_at=now + dt.timedelta(seconds=_lease_s()),
-            updated_at=now,
-        )
-    if not claimed:
-        return AttemptReport(str(delivery_id), "skipped")
-    # Nobody else moves a ``sending`` row before its lease ends, so this is our attempt.
-    attempt_number = WebhookDelivery.objects.values_list("attempt_count", flat=True).get(
-        pk=delivery.pk
-    )
-    try:
-        body = webhook_body(delivery.event)
-        headers = webhook_headers(delivery, body, now=now)
-    except Exception as exc:
-        # Not the receiver's doing, and nothing was sent.
-        logger.exception("webhook delivery %s: attempt %s not built", delivery.pk, attempt_number)
-        transient = isinstance(exc, (OperationalError, InterfaceError))
-        outcome = OUTCOME_INTERNAL_TRANSIENT if transient else OUTCOME_INTERNAL_ERROR
-        failure = Attempt(outcome, error=f"{type(exc).__name__}: {exc}"[:500])
-        return _record(delivery, attempt_number, started_at=now, attempt=failure)
-    result = sender.post(
-        delivery.endpoint.webhook_url,
-        body=body,
-        headers=headers,
-        allowed_networks=parse_allowed_networks(settings.WEBHOOK_ALLOWED_NETWORKS),
-        deadline_s=settings.WEBHOOK_TIMEOUT_SECONDS,
-        max_response_bytes=MAX_RESPONSE_BYTES,
-    )
-    return _record(delivery, attempt_number, started_at=now, attempt=Attempt.of(result))
+# ----------------------------------------------------------------- attempting
 
 
 @dataclass(frozen=True)
@@ -294,6 +512,14 @@ class Attempt:
             retry_after_s=result.retry_after_s,
         )
 
+    @classmethod
+    def internal(cls, exc: BaseException) -> Attempt:
+        # Not the receiver's doing. A database that did not answer is transient; anything
+        # else is a bug the same code would meet again.
+        transient = isinstance(exc, (OperationalError, InterfaceError))
+        outcome = OUTCOME_INTERNAL_TRANSIENT if transient else OUTCOME_INTERNAL_ERROR
+        return cls(outcome, error=f"{type(exc).__name__}: {exc}"[:500])
+
     @property
     def description(self) -> str:
         if self.error:
@@ -303,20 +529,150 @@ class Attempt:
         return self.outcome
 
 
-def _record(
-    delivery: WebhookDelivery, attempt_number: int, *, started_at: dt.datetime, attempt: Attempt
-) -> AttemptReport:
-    now = timezone.now()
-    outcome = attempt.outcome
+def _prepare(
+    claimed: _Claimed, state: _Process, allowed_networks: list, bodies: dict | None = None
+) -> Any:
+    """The attempt to run: a callable that sends it, or, when it could not be built, the
+    internal failure to record (nothing is sent). ``bodies``: the bodies built for the
+    other deliveries of the same claim, by event, which an event's other deliveries share
+    (built at the same moment, their ``file_url`` is as fresh)."""
+    delivery = claimed.delivery
+    try:
+        if bodies is None:
+            body = webhook_body(delivery.event)
+        elif (body := bodies.get(delivery.event_id)) is None:
+            body = bodies[delivery.event_id] = webhook_body(delivery.event)
+        headers = webhook_headers(delivery, body, now=claimed.started_at)
+    except Exception as exc:
+        logger.exception(
+            "webhook delivery %s: attempt %s not built", delivery.pk, claimed.attempt_number
+        )
+        return Attempt.internal(exc)
     endpoint = delivery.endpoint
-    countdown: float | None = None
+
+    def attempt() -> Attempt:
+        # ``sender.post`` is looked up now, not bound earlier: tests replace it.
+        return Attempt.of(
+            sender.post(
+                endpoint.webhook_url,
+                body=body,
+                headers=headers,
+                allowed_networks=allowed_networks,
+                deadline_s=settings.WEBHOOK_TIMEOUT_SECONDS,
+                max_response_bytes=MAX_RESPONSE_BYTES,
+                pool=state.pool,
+                pool_key=endpoint.pk,
+            )
+        )
+
+    return attempt
+
+
+def webhook_delivery_attempt(*, delivery_id: str | UUID) -> AttemptReport:
+    """Make one attempt of a due delivery now, in this thread. Safe to call any number of
+    times, concurrently: only the caller whose conditional UPDATE claims the row sends
+    anything, and only if the endpoint's window and the organization's cap leave room.
+
+    The HTTP request runs outside any transaction (it may take the whole deadline); the
+    attempt row and the delivery's transition are then written in one transaction.
+    """
+    delivery = (
+        WebhookDelivery.objects.select_related("event", "endpoint", "endpoint__organization")
+        .filter(pk=delivery_id)
+        .first()
+    )
+    if delivery is None:
+        return AttemptReport(str(delivery_id), "skipped")
+    if not delivery.endpoint.enabled:
+        _fail_for_disabled_endpoint([delivery.pk], timezone.now())
+        return AttemptReport(str(delivery_id), "skipped")
+    state = _process()
+    claimed = _claim_one(delivery, state)
+    if isinstance(claimed, str):
+        return AttemptReport(str(delivery_id), claimed)
+    prepared = _prepare(claimed, state, parse_allowed_networks(settings.WEBHOOK_ALLOWED_NETWORKS))
+    attempt = prepared if isinstance(prepared, Attempt) else _run(prepared)
+    return _record([(claimed, attempt)])[0]
+
+
+def _run(prepared) -> Attempt:
+    try:
+        return prepared()
+    except Exception as exc:
+        logger.exception("webhook attempt failed inside the sender")
+        return Attempt.internal(exc)
+
+
+def webhook_deliveries_pump(*, budget_s: float | None = None) -> PumpReport:
+    """Deliver what is due, in this worker process, for about ``budget_s`` (default
+    ``WEBHOOK_PUMP_SECONDS``): the Celery task's body. See ``invoicing.webhooks.pump``."""
+    state = _process()
+    capacity = max(1, settings.WEBHOOK_PROCESS_MAX_IN_FLIGHT)
+    allowed = parse_allowed_networks(settings.WEBHOOK_ALLOWED_NETWORKS)
+
+    def step(finished: list[tuple[Job, Any]], free: int, healthy_only: bool) -> list[Job]:
+        results = [
+            (job.item, result if isinstance(result, Attempt) else Attempt.internal(result))
+            for job, result in finished
+        ]
+        # Recording and claiming share one transaction: one commit per turn of the loop.
+        with transaction.atomic():
+            recorded = _record_rows(results) if results else None
+            claimed = _claim(free, healthy_only=healthy_only) if free else []
+        if recorded is not None:
+            _after_record(recorded)
+        jobs = []
+        bodies: dict = {}
+        for one in claimed:
+            prepared = _prepare(one, state, allowed, bodies)
+            send_it = (lambda a=prepared: a) if isinstance(prepared, Attempt) else prepared
+            jobs.append(Job(one, send_it))
+        return jobs
+
+    pump = Pump(
+        step=step,
+        executor=state.executor(capacity),
+        capacity=capacity,
+        budget_s=settings.WEBHOOK_PUMP_SECONDS if budget_s is None else budget_s,
+        # Attempts claimed before the budget ran out end within their deadline.
+        straggle_s=settings.WEBHOOK_TIMEOUT_SECONDS + 1,
+        stopping=WORKER_SHUTDOWN.is_set,
+    )
+    report = pump.run()
+    if report.stopped is not Stop.IDLE and _anything_due():
+        # It stopped before running out of work: the next pump, in whichever process is
+        # free, goes on. (One that ran out of work sends nothing, so that deliveries waiting
+        # for room do not bounce wake-ups between processes.)
+        send(DELIVER_WEBHOOK_TASK, [])
+    return report
+
+
+def _anything_due() -> bool:
+    return WebhookDelivery.objects.filter(_due(timezone.now()), endpoint__enabled=True).exists()
+
+
+# ----------------------------------------------------------------- recording
+
+
+@dataclass
+class _Outcome:
+    claimed: _Claimed
+    attempt: Attempt
+    state: str
+    next_at: dt.datetime | None
+    countdown: float | None
+
+
+def _decide(claimed: _Claimed, attempt: Attempt, now: dt.datetime) -> _Outcome:
+    outcome = attempt.outcome
+    countdown = None
     if outcome == Outcome.SUCCESS:
         state, next_at = Status.SUCCEEDED, None
     elif outcome in (Outcome.GONE, Outcome.INVALID_URL, OUTCOME_INTERNAL_ERROR):
         state, next_at = Status.FAILED, None
     else:
         delay = next_delay(
-            attempt_number,
+            claimed.attempt_number,
             schedule=settings.WEBHOOK_RETRY_SCHEDULE,
             retry_after_s=attempt.retry_after_s,
         )
@@ -326,59 +682,169 @@ def _record(
             state, next_at = Status.PENDING, now + dt.timedelta(seconds=delay)
             if delay <= COUNTDOWN_NUDGE_MAX_S:
                 countdown = delay
-    try:
-        moved = _write_attempt(delivery, attempt_number, started_at, attempt, state, next_at, now)
-    except IntegrityError:
-        # The endpoint was deleted, and its deliveries with it, while the request was out.
-        return AttemptReport(str(delivery.pk), "skipped", outcome, attempt.status_code)
-    if moved and countdown is not None:
-        send_on_commit(DELIVER_WEBHOOK_TASK, str(delivery.pk), countdown=countdown)
-    _nudge_next_on_commit(endpoint.pk, now)
-    webhook_attempted.send(
-        sender=WebhookDelivery, delivery_id=str(delivery.pk),
-        event_type=delivery.event.event_type, endpoint_id=str(endpoint.pk),
-        organization_id=str(endpoint.organization_id), outcome=outcome,
-        status_code=attempt.status_code, duration_ms=attempt.duration_ms,
-    )  # fmt: skip
-    if not moved:
-        return AttemptReport(str(delivery.pk), "skipped", outcome, attempt.status_code)
-    label = {Status.SUCCEEDED: "succeeded", Status.FAILED: "failed"}.get(state, "retry")
-    return AttemptReport(str(delivery.pk), label, outcome, attempt.status_code)
+    return _Outcome(claimed, attempt, state, next_at, countdown)
 
 
-@transaction.atomic
-def _write_attempt(
-    delivery: WebhookDelivery, attempt_number: int, started_at: dt.datetime, attempt: Attempt,
-    state: str, next_at: dt.datetime | None, now: dt.datetime,
-) -> bool:  # fmt: skip
-    """The attempt row, the delivery's transition and the endpoint's health, in one
-    transaction; False when the delivery was no longer ours to move."""
-    WebhookDeliveryAttempt.objects.create(
-        delivery_id=delivery.pk,
-        attempt_number=attempt_number,
-        started_at=started_at,
-        duration_ms=attempt.duration_ms,
-        outcome=attempt.outcome,
-        status_code=attempt.status_code,
-        error=attempt.error,
-        response_body=attempt.response_body,
-        response_headers=attempt.response_headers,
-        remote_ip=attempt.remote_ip,
+def _record(finished: list[tuple[_Claimed, Attempt]]) -> list[AttemptReport]:
+    """Record finished attempts (see ``_record_rows``), then what follows the commit."""
+    with transaction.atomic():
+        recorded = _record_rows(finished)
+    _after_record(recorded)
+    moved_ids = {d.claimed.delivery.pk for d in recorded.moved}
+    labels = {Status.SUCCEEDED: "succeeded", Status.FAILED: "failed"}
+    return [
+        AttemptReport(
+            str(d.claimed.delivery.pk),
+            labels.get(d.state, "retry") if d.claimed.delivery.pk in moved_ids else "skipped",
+            d.attempt.outcome,
+            d.attempt.status_code,
+        )
+        for d in recorded.decided
+    ]
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    decided: list[_Outcome]
+    present: list[_Outcome]  # still in the database: their attempt rows were written
+    moved: list[_Outcome]  # still ours: their transition was written
+
+
+def _record_rows(finished: list[tuple[_Claimed, Attempt]]) -> _Recorded:
+    """In the caller's transaction: the attempt rows, the deliveries' transitions (only of
+    those still ours), the endpoints' health; and this process's windows adapt."""
+    now = timezone.now()
+    decided = [_decide(claimed, attempt, now) for claimed, attempt in finished]
+    with transaction.atomic(savepoint=False):
+        if _write_transitions(decided, now) == len(decided):
+            # Every delivery moved: each is ours, and each row is now locked by the
+            # transaction, so that none can be deleted before its attempt row is written.
+            present = moved = decided
+        else:
+            present, moved = _find_moved(decided, now)
+        WebhookDeliveryAttempt.objects.bulk_create(
+            [
+                WebhookDeliveryAttempt(
+                    delivery_id=d.claimed.delivery.pk,
+                    attempt_number=d.claimed.attempt_number,
+                    started_at=d.claimed.started_at,
+                    duration_ms=d.attempt.duration_ms,
+                    outcome=d.attempt.outcome,
+                    status_code=d.attempt.status_code,
+                    error=d.attempt.error,
+                    response_body=d.attempt.response_body,
+                    response_headers=d.attempt.response_headers,
+                    remote_ip=d.attempt.remote_ip,
+                )
+                for d in present
+            ]
+        )
+        _endpoints_health(present, now)
+    # Before the next claim reads them (in the same transaction, in the pump).
+    windows = _process().windows
+    for d in present:
+        if d.attempt.outcome not in _INTERNAL:
+            windows.answered(
+                d.claimed.delivery.endpoint_id,
+                ok=d.attempt.outcome == Outcome.SUCCESS,
+                duration_s=d.attempt.duration_ms / 1000,
+            )
+    return _Recorded(decided, present, moved)
+
+
+def _after_record(recorded: _Recorded) -> None:
+    """Once the attempts are committed: the retries' countdown nudges (a worker must find
+    them ``pending``) and the ``webhook_attempted`` signals."""
+    _nudge_retries([d for d in recorded.moved if d.countdown is not None])
+    for d in recorded.present:
+        delivery, attempt = d.claimed.delivery, d.attempt
+        endpoint = delivery.endpoint
+        event = delivery.event
+        webhook_attempted.send(
+            sender=WebhookDelivery, delivery_id=str(delivery.pk), event_type=event.event_type,
+            endpoint_id=str(endpoint.pk), organization_id=str(endpoint.organization_id),
+            invoice_id=str(event.object_id) if event.object_type == "invoice" else None,
+            outcome=attempt.outcome, status_code=attempt.status_code,
+            duration_ms=attempt.duration_ms,
+        )  # fmt: skip
+
+
+def _write_transitions(decided: list[_Outcome], now: dt.datetime) -> int:
+    """Move the deliveries still ours; how many moved. One UPDATE per distinct transition:
+    a batch of successes is one statement; retries differ by their jittered time."""
+    groups: dict[tuple, list[Any]] = {}
+    for d in decided:
+        values = (
+            d.claimed.attempt_number,
+            d.state,
+            d.next_at,
+            d.attempt.status_code,
+            "" if d.state == Status.SUCCEEDED else d.attempt.description,
+        )
+        groups.setdefault(values, []).append(d.claimed.delivery.pk)
+    moved = 0
+    for (number, state, next_at, status_code, error), pks in groups.items():
+        # Fenced on the attempt number: if the sweep took the row back after our lease ran
+        # out, the attempt is history but the delivery belongs to the newer one.
+        moved += WebhookDelivery.objects.filter(
+            pk__in=pks, status=Status.SENDING, attempt_count=number
+        ).update(
+            status=state, next_attempt_at=next_at, last_status_code=status_code,
+            last_error=error, updated_at=now,
+        )  # fmt: skip
+    return moved
+
+
+def _find_moved(decided: list[_Outcome], now: dt.datetime) -> tuple[list[_Outcome], list[_Outcome]]:
+    """After a batch where some deliveries did not move: which still exist (their attempt
+    is recorded) and which moved (an attempt that lost its lease moves nothing)."""
+    ids = [d.claimed.delivery.pk for d in decided]
+    # Locked, so that a delivery found here cannot be deleted (its endpoint deleted) before
+    # its attempt row is written; NO KEY: the attempt rows' foreign keys pass.
+    rows = dict(
+        (pk, (status, updated_at))
+        for pk, status, updated_at in WebhookDelivery.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids)
+        .values_list("pk", "status", "updated_at")
     )
-    # Fenced on the attempt number: if the sweep took the row back after our lease ran
-    # out, the attempt is history but the delivery belongs to the newer one.
-    moved = WebhookDelivery.objects.filter(
-        pk=delivery.pk, status=Status.SENDING, attempt_count=attempt_number
-    ).update(
-        status=state,
-        next_attempt_at=next_at,
-        last_status_code=attempt.status_code,
-        last_error="" if state == Status.SUCCEEDED else attempt.description,
-        updated_at=now,
-    )
-    if attempt.outcome not in _INTERNAL:
-        _endpoint_health(delivery.endpoint, attempt.outcome, now)
-    return bool(moved)
+    present = [d for d in decided if d.claimed.delivery.pk in rows]
+    # Those moved by this transaction carry its time and their new state.
+    moved = [d for d in present if rows[d.claimed.delivery.pk] == (d.state, now)]
+    return present, moved
+
+
+def _endpoints_health(present: list[_Outcome], now: dt.datetime) -> None:
+    """Each endpoint's health after the attempts of a batch, in the order they finished.
+    A run of successes to an endpoint seen healthy at claim time writes nothing."""
+    by_endpoint: dict[Any, list[_Outcome]] = {}
+    for d in present:
+        if d.attempt.outcome not in _INTERNAL:
+            by_endpoint.setdefault(d.claimed.delivery.endpoint_id, []).append(d)
+    for outcomes in by_endpoint.values():
+        endpoint = outcomes[0].claimed.delivery.endpoint
+        failing = any(d.claimed.failing for d in outcomes)
+        previous = None
+        for d in outcomes:
+            kind = d.attempt.outcome if d.attempt.outcome == Outcome.GONE else (
+                "ok" if d.attempt.outcome == Outcome.SUCCESS else "failed"
+            )  # fmt: skip
+            if kind == previous and kind != Outcome.GONE:
+                continue
+            previous = kind
+            if kind == "ok" and not failing:
+                continue
+            _endpoint_health(endpoint, d.attempt.outcome, now)
+            failing = kind != "ok"
+
+
+def _nudge_retries(retries: list[_Outcome]) -> None:
+    """One countdown message per second of delay, naming the retries due then."""
+    by_second: dict[int, list[str]] = {}
+    for d in retries:
+        by_second.setdefault(math.ceil(d.countdown), []).append(str(d.claimed.delivery.pk))
+    for seconds, ids in sorted(by_second.items()):
+        for start in range(0, len(ids), NUDGE_IDS):
+            send(DELIVER_WEBHOOK_TASK, ids[start : start + NUDGE_IDS], countdown=seconds)
 
 
 def _endpoint_health(endpoint: WebhookEndpoint, outcome: str, now: dt.datetime) -> None:
@@ -411,14 +877,15 @@ def _endpoint_health(endpoint: WebhookEndpoint, outcome: str, now: dt.datetime) 
 
 @dataclass(frozen=True)
 class SweepResult:
-    nudged: int  # messages sent for due deliveries (recovered ones included)
+    nudged: int  # due deliveries announced in wake-up messages (recovered ones included)
     recovered: int  # lost attempts handed back to pending
     failed: int  # lost with no attempt left, or to a disabled endpoint
 
 
 def webhook_deliveries_sweep(*, limit: int = SWEEP_BATCH) -> SweepResult:
-    """Run by beat every few seconds: send due deliveries, take back lost attempts, fail
-    deliveries to disabled endpoints. Each step handles at most ``limit`` rows."""
+    """Run by beat every few seconds: wake a worker for due deliveries no message announced,
+    take back lost attempts, fail deliveries to disabled endpoints. Each step handles at most
+    ``limit`` rows."""
     now = timezone.now()
     max_attempts = len(settings.WEBHOOK_RETRY_SCHEDULE)
     lost_error = "the previous attempt was lost: its worker stopped before recording it"
@@ -454,22 +921,24 @@ def webhook_deliveries_sweep(*, limit: int = SWEEP_BATCH) -> SweepResult:
 
     # A message is already on its way when the row was touched recently (just created,
     # re-armed, or failed with a countdown nudge); otherwise the delivery became due long
-    # after its last message, or that message was lost.
+    # after its last message, or that message was lost. A delivery waiting for room under
+    # its endpoint's window is announced again at most every WEBHOOK_REQUEUE_AFTER_SECONDS.
     requeue_after = dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER_SECONDS)
     not_nudged = Q(updated_at__lte=now - requeue_after) | Q(
         updated_at__lt=F("next_attempt_at") - dt.timedelta(seconds=COUNTDOWN_NUDGE_MAX_S)
     )
-    # An endpoint with an attempt in flight is left alone: that attempt nudges the next.
-    busy = Exists(_in_flight(OuterRef("endpoint_id"), now))
-    due = list(
-        WebhookDelivery.objects.filter(_due(now), not_nudged, ~busy, endpoint__enabled=True)
+    due = [
+        str(pk)
+        for pk in WebhookDelivery.objects.filter(_due(now), not_nudged, endpoint__enabled=True)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
-    )
+    ]
     if due:
         WebhookDelivery.objects.filter(pk__in=due, status=Status.PENDING).update(updated_at=now)
-        for delivery_id in due:
-            send(DELIVER_WEBHOOK_TASK, str(delivery_id))
+        # Any one message wakes a worker that claims every due delivery it may; they are
+        # named for whoever reads the queue.
+        for start in range(0, len(due), NUDGE_IDS):
+            send(DELIVER_WEBHOOK_TASK, due[start : start + NUDGE_IDS])
     return SweepResult(nudged=len(due), recovered=recovered, failed=failed)
 
 

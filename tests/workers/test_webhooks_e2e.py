@@ -1,11 +1,15 @@
 """Webhooks end to end: real PostgreSQL, real Redis, real Celery worker processes, receivers
 on 127.0.0.1. Deliveries leave on commit, retries come back through the broker with the same
-id, the sweep task re-sends what no message carries, and a receiver that hangs holds one
-worker process, not the PDFs or the other endpoints."""
+id, the sweep task re-sends what no message carries, a receiver that hangs holds one attempt
+(a thread), not the PDFs or the other endpoints, a backlog goes out over kept-alive
+connections, and a warm shutdown stops claiming at once and finishes what is out."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
 
 import pytest
 from celery import current_app
@@ -13,7 +17,7 @@ from django.utils import timezone
 
 from invoicing.models import PdfJob, WebhookDelivery, WebhookEndpoint
 from tests.factories import make_invoice, make_organization
-from tests.invoicing.webhooks.conftest import RawServer, Receiver, Reply
+from tests.invoicing.webhooks.conftest import KeepAliveReceiver, RawServer, Receiver, Reply
 from tests.invoicing.webhooks.scripted import ScriptedReceiver, hang
 from tests.pdftext import wait_for
 from tests.processes import Worker, flush_broker
@@ -93,7 +97,8 @@ def test_a_hanging_endpoint_delays_neither_other_endpoints_nor_pdfs():
 
             # All that while, the slow endpoint's first attempt hung: one
             # delivery in flight with no attempt recorded yet, two waiting
-            # their turn (one attempt per endpoint at a time).
+            # their turn (a new endpoint's window is one attempt, and it only
+            # widens with fast answers).
             slow_deliveries = WebhookDelivery.objects.filter(endpoint=slow_ep)
             assert slow.connections == 1
             assert slow_deliveries.filter(status="sending").count() == 1
@@ -110,3 +115,61 @@ def test_a_hanging_endpoint_delays_neither_other_endpoints_nor_pdfs():
 
     assert first_slow.attempts.get().outcome != "success"
     assert len(fast.requests) == 3
+
+
+def test_a_backlog_goes_out_over_kept_alive_connections():
+    flush_broker()
+    organization, _ = make_organization()
+    receiver = KeepAliveReceiver()
+    try:
+        with Worker("hooks-backlog", queues="webhooks", concurrency=2):
+            ep = _endpoint(organization, receiver.url)
+            invoices = [make_invoice(organization) for _ in range(30)]
+            deliveries = WebhookDelivery.objects.filter(endpoint=ep)
+            wait_for(lambda: deliveries.filter(status="succeeded").count() == 30, timeout=60)
+    finally:
+        receiver.close()
+    assert sorted(receiver.ids) == sorted(str(d.pk) for d in deliveries)
+    # One connection per attempt in flight at most (the window), not one per delivery.
+    assert receiver.connections <= 16
+    assert len(invoices) == 30
+
+
+def test_a_warm_shutdown_stops_claiming_and_finishes_the_attempt_out():
+    """The worker is told to stop while its delivery task holds a hanging attempt and has a
+    claiming budget of ten minutes: it claims nothing more (a delivery made after the
+    signal stays untouched), the hanging attempt runs to its deadline and is recorded, and
+    the worker exits well within the budget."""
+    flush_broker()
+    organization, _ = make_organization()
+    slow = RawServer(hang)
+    fast = Receiver(Reply(200))
+    try:
+        worker = Worker(
+            "hooks-stop", queues="webhooks", concurrency=1,
+            WEBHOOK_TIMEOUT_SECONDS=3, WEBHOOK_PUMP_SECONDS=600,
+        ).start()  # fmt: skip
+        try:
+            ep = _endpoint(organization, slow.url)
+            first = make_invoice(organization)
+            held = WebhookDelivery.objects.get(endpoint=ep, event__object_id=first.id)
+            wait_for(lambda: slow.connections == 1, timeout=30, interval=0.05)
+            logged = worker.log_path.stat().st_size
+            os.kill(worker.proc.pid, signal.SIGTERM)
+            wait_for(lambda: b"no more claims" in worker.log_path.read_bytes()[logged:], timeout=30)
+            other = _endpoint(organization, fast.url)
+            second = make_invoice(organization)
+            late = WebhookDelivery.objects.get(endpoint=other, event__object_id=second.id)
+            try:
+                worker.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the worker did not stop within a minute of a ten-minute budget")
+        finally:
+            worker.stop()
+    finally:
+        slow.close()
+        fast.close()
+    held.refresh_from_db()
+    late.refresh_from_db()
+    assert list(held.attempts.values_list("outcome", flat=True)) == ["timeout"]
+    assert late.status == "pending" and late.attempt_count == 0

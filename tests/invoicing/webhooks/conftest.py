@@ -8,8 +8,10 @@ make a test fail, not send traffic elsewhere.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +19,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V4_B = "151.101.1.69"
@@ -252,3 +258,168 @@ def read_request(conn: socket.socket, timeout: float = 5.0) -> bytes:
             break
         rest += chunk
     return head + b"\r\n\r\n" + rest
+
+
+class KeepAliveReceiver:
+    """An HTTP/1.1 receiver on raw sockets that keeps connections open, as real ones do.
+
+    Each answer leaves in one write (http.server's two writes meet Nagle's algorithm and the
+    client's delayed ACK: 40 ms per kept-alive request). It counts connections, records each
+    request's delivery id, and tracks the most requests in progress at once. ``gate``, when
+    set, holds every request until it is released; ``close_after_answer`` closes each
+    connection after its answer without saying so (a receiver whose keep-alive ran out).
+    """
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.gate: threading.Event | None = None
+        self.close_after_answer = False
+        self.connections = 0
+        self.ids: list[str] = []
+        self.in_progress = 0
+        self.most_in_progress = 0
+        self._lock = threading.Condition()
+        self._open: list[socket.socket] = []
+        self.server = RawServer(self._serve)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _serve(self, conn: socket.socket, stop: threading.Event) -> None:
+        with self._lock:
+            self.connections += 1
+            self._open.append(conn)
+        while not stop.is_set():
+            request = read_request(conn, timeout=30)
+            if not request:
+                return
+            head = request.partition(b"\r\n\r\n")[0].decode("latin-1")
+            fields = (line.partition(":") for line in head.split("\r\n")[1:])
+            named = {name.strip().lower(): value.strip() for name, _, value in fields}
+            with self._lock:
+                self.ids.append(named.get("x-lago-unique-key", ""))
+                self.in_progress += 1
+                self.most_in_progress = max(self.most_in_progress, self.in_progress)
+                self._lock.notify_all()
+            if self.gate is not None:
+                self.gate.wait(30)
+            with self._lock:
+                self.in_progress -= 1
+            conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok" % self.status)
+            if self.close_after_answer:
+                return
+
+    def wait_for(self, predicate: Callable[[KeepAliveReceiver], bool], timeout: float = 30) -> None:
+        """Wait until ``predicate(self)`` holds (checked at each request's arrival)."""
+        with self._lock:
+            assert self._lock.wait_for(lambda: predicate(self), timeout), "receiver wait timed out"
+
+    def close(self) -> None:
+        if self.gate is not None:
+            self.gate.set()
+        # Wakes the threads waiting for a kept connection's next request.
+        with self._lock:
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+
+
+@pytest.fixture
+def keepalive_factory() -> Iterator[Callable[..., KeepAliveReceiver]]:
+    started: list[KeepAliveReceiver] = []
+
+    def start(status: int = 200) -> KeepAliveReceiver:
+        receiver = KeepAliveReceiver(status)
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.close()
+
+
+# --- TLS: a private CA and a receiver holding a certificate it signed -------------------
+
+
+@pytest.fixture(scope="module")
+def tls_material(tmp_path_factory):
+    """A private CA and a certificate for hooks.example.test, made for this run."""
+    directory = tmp_path_factory.mktemp("tls")
+    now = dt.datetime.now(dt.UTC)
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("Webhook Test CA"))
+        .issuer_name(name("Webhook Test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("hooks.example.test"))
+        .issuer_name(ca_cert.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("hooks.example.test")]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path = directory / "ca.pem"
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_path = directory / "leaf.pem"
+    cert_path.write_bytes(leaf_cert.public_bytes(serialization.Encoding.PEM))
+    key_path = directory / "leaf.key"
+    key_path.write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return {"ca": str(ca_path), "cert": str(cert_path), "key": str(key_path)}
+
+
+@pytest.fixture
+def tls_receiver(receiver_factory, tls_material):
+    server_names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_material["cert"], tls_material["key"])
+    context.sni_callback = lambda sslsock, server_name, ctx: server_names.append(server_name)
+    receiver = receiver_factory(ssl_context=context)
+    return receiver, server_names

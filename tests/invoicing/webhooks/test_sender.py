@@ -7,24 +7,18 @@ plus a small margin.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import email.utils
 import hashlib
 import hmac
 import ipaddress
 import json
 import socket
-import ssl
 import threading
 import time
 import tracemalloc
 
 import jwt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from standardwebhooks.webhooks import Webhook
 
 from invoicing.webhooks import signing
@@ -459,88 +453,6 @@ def test_all_checked_addresses_are_tried_in_order(recording_connect) -> None:
 
 
 # --- TLS to a pinned address -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tls_material(tmp_path_factory):
-    """A private CA and a certificate for hooks.example.test, made for this run."""
-    directory = tmp_path_factory.mktemp("tls")
-    now = dt.datetime.now(dt.UTC)
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("Webhook Test CA"))
-        .issuer_name(name("Webhook Test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf_cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("hooks.example.test"))
-        .issuer_name(ca_cert.subject)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("hooks.example.test")]), critical=False
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_path = directory / "ca.pem"
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_path = directory / "leaf.pem"
-    cert_path.write_bytes(leaf_cert.public_bytes(serialization.Encoding.PEM))
-    key_path = directory / "leaf.key"
-    key_path.write_bytes(
-        leaf_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return {"ca": str(ca_path), "cert": str(cert_path), "key": str(key_path)}
-
-
-@pytest.fixture
-def tls_receiver(receiver_factory, tls_material):
-    server_names: list[str | None] = []
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tls_material["cert"], tls_material["key"])
-    context.sni_callback = lambda sslsock, server_name, ctx: server_names.append(server_name)
-    receiver = receiver_factory(ssl_context=context)
-    return receiver, server_names
 
 
 def test_https_pins_the_ip_but_verifies_the_hostname(tls_receiver, tls_material) -> None:

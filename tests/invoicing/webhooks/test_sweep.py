@@ -1,5 +1,5 @@
-"""The sweep (due deliveries, lost attempts, disabled endpoints), the lease fence, and one
-attempt in flight per endpoint."""
+"""The sweep (due deliveries, lost attempts, disabled endpoints), the lease fence, and what
+may be in flight: an endpoint's window, an organization's cap."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.utils import timezone
 from invoicing.models import WebhookDelivery, WebhookEndpoint
 from invoicing.services import webhooks
 from invoicing.webhooks.sender import AttemptResult, Outcome
-from tests.factories import make_invoice
+from tests.factories import make_invoice, make_organization
 
 from .conftest import Reply
 from .scripted import endpoint
@@ -23,14 +23,14 @@ S = WebhookDelivery.Status
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Messages the service sends to the broker (task name, delivery id)."""
+    """Delivery ids the service names in messages to the broker, one entry per id."""
     messages: list[str] = []
-    monkeypatch.setattr(
-        webhooks, "send", lambda task, delivery_id, **kw: messages.append(delivery_id)
-    )
-    monkeypatch.setattr(
-        webhooks, "send_on_commit", lambda task, delivery_id, **kw: messages.append(delivery_id)
-    )
+
+    def record(task, ids, **kw):
+        messages.extend([ids] if isinstance(ids, str) else ids)
+
+    monkeypatch.setattr(webhooks, "send", record)
+    monkeypatch.setattr(webhooks, "send_on_commit", record)
     return messages
 
 
@@ -127,29 +127,77 @@ def test_a_worker_that_lost_its_lease_records_its_attempt_but_moves_nothing(
     assert list(delivery.attempts.values_list("attempt_number", "outcome")) == [(1, "success")]
 
 
-def test_one_attempt_in_flight_per_endpoint(organization, receiver_factory, sent):
+def _attempt(delivery: WebhookDelivery) -> str:
+    return webhooks.webhook_delivery_attempt(delivery_id=delivery.pk).result
+
+
+def _in_flight(delivery: WebhookDelivery) -> None:
+    _set(delivery, status=S.SENDING, attempt_count=1, next_attempt_at=_ago(-30))
+
+
+def test_an_endpoint_starts_with_one_attempt_in_flight(organization, receiver_factory, sent):
     receiver = receiver_factory(Reply(200))
     busy = endpoint(organization, receiver.url + "?busy")
     free = endpoint(organization, receiver.url + "?free")
     invoice = make_invoice(organization)
     waiting = WebhookDelivery.objects.get(endpoint=busy, event__object_id=invoice.id)
     elsewhere = WebhookDelivery.objects.get(endpoint=free, event__object_id=invoice.id)
-    in_flight = _delivery(organization, busy)
-    _set(in_flight, status=S.SENDING, attempt_count=1, next_attempt_at=_ago(-30))
+    _in_flight(_delivery(organization, busy))
 
-    assert webhooks.webhook_delivery_attempt(delivery_id=waiting.pk).result == "deferred"
-    assert webhooks.webhook_delivery_attempt(delivery_id=elsewhere.pk).result == "succeeded"
+    assert _attempt(waiting) == "deferred"
+    assert _attempt(elsewhere) == "succeeded"
     assert [r.path for r in receiver.requests] == ["/hook?free"]
-    _set(waiting, updated_at=_ago(120))
-    sent.clear()
-    assert webhooks.webhook_deliveries_sweep().nudged == 0  # the busy endpoint is left alone
-    assert sent == []
+    waiting.refresh_from_db()
+    assert waiting.status == S.PENDING and waiting.attempt_count == 0
+    # A lost attempt (its lease over) is not in flight.
+    WebhookDelivery.objects.filter(endpoint=busy, status=S.SENDING).update(next_attempt_at=_ago(1))
+    assert _attempt(waiting) == "succeeded"
 
-    # When the attempt in flight ends, the next due delivery of its endpoint is nudged.
-    _set(in_flight, status=S.PENDING, next_attempt_at=_ago(0), attempt_count=0)
-    webhooks.webhook_delivery_attempt(delivery_id=in_flight.pk)
-    assert sent == [str(waiting.pk)]
-    assert webhooks.webhook_delivery_attempt(delivery_id=waiting.pk).result == "succeeded"
+
+def test_fast_answers_widen_the_window_and_a_failure_shrinks_it(
+    organization, receiver_factory, sent
+):
+    receiver = receiver_factory(Reply(200))
+    ep = endpoint(organization, receiver.url)
+    first, second, third = (_delivery(organization, ep) for _ in range(3))
+    assert _attempt(first) == "succeeded"  # answered at once: the window is now 2
+    _in_flight(_delivery(organization, ep))
+    assert _attempt(second) == "succeeded"  # one in flight, room for one more: window 3
+    _in_flight(_delivery(organization, ep))
+    _in_flight(_delivery(organization, ep))
+    assert _attempt(third) == "deferred"  # three in flight
+
+    receiver.reply = Reply(500)
+    WebhookDelivery.objects.filter(endpoint=ep, status=S.SENDING).update(next_attempt_at=_ago(1))
+    assert _attempt(third) == "retry"  # a failure: back to one attempt at a time
+    _in_flight(_delivery(organization, ep))
+    later = _delivery(organization, ep)
+    assert _attempt(later) == "deferred"
+
+
+def test_a_failing_endpoint_gets_one_attempt_at_a_time_whatever_this_process_learnt(
+    organization, receiver_factory, sent
+):
+    receiver = receiver_factory(Reply(200))
+    ep = endpoint(organization, receiver.url)
+    for _ in range(4):
+        assert _attempt(_delivery(organization, ep)) == "succeeded"
+    # Another worker saw it fail: the database says so, and that is what counts.
+    WebhookEndpoint.objects.filter(pk=ep.pk).update(failing_since=_ago(60))
+    _in_flight(_delivery(organization, ep))
+    assert _attempt(_delivery(organization, ep)) == "deferred"
+
+
+def test_an_organization_has_at_most_its_cap_in_flight(organization, receiver_factory, settings):
+    settings.WEBHOOK_ORGANIZATION_MAX_IN_FLIGHT = 2
+    receiver = receiver_factory(Reply(200))
+    first, second, third = (endpoint(organization, f"{receiver.url}?{n}") for n in range(3))
+    _in_flight(_delivery(organization, first))
+    _in_flight(_delivery(organization, second))
+    assert _attempt(_delivery(organization, third)) == "deferred"
+    # Another organization is not held back by it.
+    other, _ = make_organization()
+    assert _attempt(_delivery(other, endpoint(other, receiver.url))) == "succeeded"
 
 
 @pytest.mark.django_db(transaction=True)
