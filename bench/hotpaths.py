@@ -5,6 +5,8 @@ time per request, with no HTTP server and no load generator in the way.
     .venv/bin/python bench/hotpaths.py --profile download     # plus a cProfile listing
     .venv/bin/python bench/hotpaths.py --only download,pdf_url
     .venv/bin/python bench/hotpaths.py --log-level WARNING    # without the request log line
+    .venv/bin/python bench/hotpaths.py --prepare-threshold 5  # psycopg prepares statements
+    .venv/bin/python bench/hotpaths.py --only create,finalize --db-name bench_hotpaths_2
 
 Same scratch setup and environment as ``bench/load.py`` (its own database
 ``bench_hotpaths``, dropped at the end; Redis database 14 by default, flushed;
@@ -22,6 +24,15 @@ ticks: 10 ms per batch of resolution). The CPU figures are the steadier ones
 when other programs share the machine; wall time includes waiting for the
 round trips, and for the CPU when it is shared. Logs go to /dev/null, as in
 ``bench/load.py``.
+
+Besides ``bench/load.py``'s endpoints, ``finalize``: ``PUT
+/api/v1/invoices/:id/finalize`` of one-fee drafts, made beforehand (one per
+request: a draft is finalized once).
+
+``--prepare-threshold N`` sets the database's ``OPTIONS["prepare_threshold"]``
+(what ``?prepare_threshold=N`` in ``DATABASE_URL`` sets): Django's own cursors
+bind on the client and never prepare, but the invoice writes' round trips
+(``invoicing/services/invoices.py``) then run as prepared statements.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import itertools
 import os
 import pstats
 import statistics
@@ -39,9 +51,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import ENDPOINTS, scratch_environment  # noqa: E402
+from bench.load import ENDPOINTS, Endpoint, scratch_environment  # noqa: E402
 
 DB_NAME = "bench_hotpaths"
+FINALIZE = Endpoint("finalize", "Lago PUT /api/v1/invoices/:id/finalize (1 fee)", "PUT",
+                    "/api/v1/invoices/{id}/finalize")  # fmt: skip
+WARM_UP = 20
+
+
+def _drafts(invoices, count: int) -> list:
+    """One-fee drafts of the seeded customer, to finalize."""
+    from invoicing.models import Invoice
+    from invoicing.services.invoices import FeeInput, invoice_create
+
+    organization = invoices[0].organization
+    return [
+        invoice_create(organization=organization, external_customer_id="bench",
+                       fees=[FeeInput(add_on_code="bench")], status=Invoice.Status.DRAFT)
+        for _ in range(count)
+    ]  # fmt: skip
 
 
 def _environ(method: str, path: str, key: str | None, body: bytes, port: int) -> dict:
@@ -102,48 +130,67 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="requests per batch")
     parser.add_argument("--batches", type=int, default=7)
     parser.add_argument("--redis-db", type=int, default=14)
+    parser.add_argument("--db-name", default=DB_NAME, help="the scratch database (dropped)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(
         "--profile", default="", help="endpoint key to run under cProfile (e.g. download)"
     )
     parser.add_argument("--only", default="", help="comma-separated endpoint keys to measure")
+    parser.add_argument(
+        "--prepare-threshold",
+        type=int,
+        default=None,
+        help="psycopg's prepare_threshold for the connection (default: Django's, off)",
+    )
     args = parser.parse_args()
 
     port = 8999
-    with scratch_environment(DB_NAME, args.redis_db, f"http://127.0.0.1:{port}",
+    with scratch_environment(args.db_name, args.redis_db, f"http://127.0.0.1:{port}",
                              args.log_level) as (key, invoices):  # fmt: skip
         import logging
 
         from django.core.wsgi import get_wsgi_application
-        from django.db import connection
+        from django.db import connection, connections
         from django.test.utils import CaptureQueriesContext
 
         from bench import reference_app
 
         # (Sets Django up again, logging included.)
         project = get_wsgi_application()
+        if args.prepare_threshold is not None:
+            # Read when the connection opens (the seeding's was closed).
+            options = connections["default"].settings_dict.setdefault("OPTIONS", {})
+            options["prepare_threshold"] = args.prepare_threshold
         # Logs (if any at this level) are written, to nowhere, as gunicorn's
         # stderr in load.py.
         for handler in logging.getLogger().handlers:
             handler.stream = open(os.devnull, "w")
-        keys = [k for k in args.only.split(",") if k] or [e.key for e in ENDPOINTS]
+        endpoints = [*ENDPOINTS, FINALIZE]
+        keys = [k for k in args.only.split(",") if k] or [e.key for e in endpoints]
         print(f"in-process WSGI calls, DEBUG off, LOG_LEVEL={args.log_level}, "
-              f"{args.batches} batches x {args.requests} requests, median of batches")  # fmt: skip
+              f"{args.batches} batches x {args.requests} requests, median of batches, "
+              f"prepare_threshold={args.prepare_threshold}")  # fmt: skip
         print(f"{'endpoint':56} {'queries':>7} {'wall us':>8} {'cpu us':>8} {'db us':>8}")
-        for endpoint in ENDPOINTS:
+        for endpoint in endpoints:
             if endpoint.key not in keys:
                 continue
             app = reference_app.application if endpoint.reference else project
+            targets = invoices
+            if endpoint is FINALIZE:
+                profiled = args.requests * 3 if endpoint.key == args.profile else 0
+                targets = _drafts(invoices, WARM_UP + 1 + args.batches * args.requests + profiled)
             environs = [
                 _environ(endpoint.method, p, None if endpoint.reference else key,
                          endpoint.body.encode(), port)
-                for p in endpoint.paths(invoices)
+                for p in endpoint.paths(targets)
             ]  # fmt: skip
-            for environ in environs[:20]:  # warm-up: imports, caches, connection
-                status = _call(app, environ)
+            # Each request takes the next one in turn (a draft is finalized once).
+            turn = itertools.count()
+            for _ in range(WARM_UP):  # warm-up: imports, caches, connection
+                status = _call(app, environs[next(turn) % len(environs)])
                 assert 200 <= status < 300, (endpoint.name, status)
             with CaptureQueriesContext(connection) as queries:
-                _call(app, environs[0])
+                _call(app, environs[next(turn) % len(environs)])
             # Read now: the captured list is a slice of the connection's log,
             # which the next request clears.
             n_queries = len(queries)
@@ -151,8 +198,8 @@ def main() -> None:
             for _ in range(args.batches):
                 d0 = _backend_cpu_seconds(connection)
                 t0, c0 = time.perf_counter(), time.process_time()
-                for i in range(args.requests):
-                    _call(app, environs[i % len(environs)])
+                for _ in range(args.requests):
+                    _call(app, environs[next(turn) % len(environs)])
                 walls.append((time.perf_counter() - t0) / args.requests)
                 cpus.append((time.process_time() - c0) / args.requests)
                 dbs.append((_backend_cpu_seconds(connection) - d0) / args.requests)
@@ -161,13 +208,14 @@ def main() -> None:
             if endpoint.key == args.profile:
                 profiler = cProfile.Profile()
                 profiler.enable()
-                for i in range(args.requests * 3):
-                    _call(app, environs[i % len(environs)])
+                for _ in range(args.requests * 3):
+                    _call(app, environs[next(turn) % len(environs)])
                 profiler.disable()
                 stats = pstats.Stats(profiler)
                 stats.sort_stats("cumulative").print_stats(60)
                 stats.sort_stats("tottime").print_stats(40)
-    print("reproduce: .venv/bin/python bench/hotpaths.py")
+    argv = " ".join(sys.argv[1:])
+    print(f"reproduce: .venv/bin/python bench/hotpaths.py{' ' + argv if argv else ''}")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 from django.utils import timezone
 
 from invoicing.dispatch import DELIVER_WEBHOOK_TASK, send_on_commit
 from invoicing.models import Invoice, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from invoicing.representations import lago
+
+if TYPE_CHECKING:
+    from invoicing.services.invoices import Writes
 
 
 def invoice_payload(invoice: Invoice, event_type: str) -> dict:
@@ -18,48 +23,69 @@ def invoice_payloads(invoices: list[Invoice], event_type: str) -> list[dict]:
     return lago.invoice_webhook_payloads(invoices, event_type)
 
 
-def event_record(*, invoice: Invoice, event_type: str) -> WebhookEvent:
+def event_record(
+    *,
+    invoice: Invoice,
+    event_type: str,
+    writes: Writes | None = None,
+    endpoints: list[WebhookEndpoint] | None = None,
+) -> WebhookEvent:
     """Record ``event_type`` for ``invoice`` (see ``events_record``)."""
-    return events_record(invoices=[invoice], event_type=event_type)[0]
+    return events_record(
+        invoices=[invoice], event_type=event_type, writes=writes, endpoints=endpoints
+    )[0]
 
 
-def events_record(*, invoices: list[Invoice], event_type: str) -> list[WebhookEvent]:
+def events_record(
+    *,
+    invoices: list[Invoice],
+    event_type: str,
+    writes: Writes | None = None,
+    endpoints: list[WebhookEndpoint] | None = None,
+) -> list[WebhookEvent]:
     """Record ``event_type`` for each invoice and one pending delivery per
     enabled endpoint that wants it. Must run inside the transaction of the
     change it reports, so an event exists if and only if the change does.
-    A fixed number of queries however many invoices (PDF batches)."""
+    A fixed number of queries however many invoices (PDF batches).
+
+    With ``writes`` (``invoices.Writes``), the rows go with the change's other
+    writes, in its round trip, instead of being inserted here. ``endpoints``,
+    when the caller has read them already: every enabled endpoint of the
+    invoices' organizations (which ones want the event is decided here)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events_record must run inside the transaction of the change")
     if not invoices:
         return []
-    events = WebhookEvent.objects.bulk_create(
-        [
-            WebhookEvent(
-                organization_id=invoice.organization_id,
-                event_type=event_type,
-                object_type="invoice",
-                object_id=invoice.id,
-                payload=payload,
-            )
-            for invoice, payload in zip(
-                invoices, invoice_payloads(invoices, event_type), strict=True
-            )
-        ]
-    )
-    endpoints: dict = {}
-    for endpoint in WebhookEndpoint.objects.filter(
-        organization_id__in={i.organization_id for i in invoices}, enabled=True
-    ):
+    events = [
+        WebhookEvent(
+            organization_id=invoice.organization_id,
+            event_type=event_type,
+            object_type="invoice",
+            object_id=invoice.id,
+            payload=payload,
+        )
+        for invoice, payload in zip(invoices, invoice_payloads(invoices, event_type), strict=True)
+    ]
+    if endpoints is None:
+        endpoints = WebhookEndpoint.objects.filter(
+            organization_id__in={i.organization_id for i in invoices}, enabled=True
+        )
+    wanting: dict = {}
+    for endpoint in endpoints:
         if endpoint.wants(event_type):
-            endpoints.setdefault(endpoint.organization_id, []).append(endpoint)
+            wanting.setdefault(endpoint.organization_id, []).append(endpoint)
     now = timezone.now()
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [
-            WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now)
-            for event in events
-            for endpoint in endpoints.get(event.organization_id, ())
-        ]
-    )
+    deliveries = [
+        WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now)
+        for event in events
+        for endpoint in wanting.get(event.organization_id, ())
+    ]
+    if writes is None:
+        WebhookEvent.objects.bulk_create(events)
+        WebhookDelivery.objects.bulk_create(deliveries)
+    else:
+        writes.insert(events)
+        writes.insert(deliveries)
     # The first attempt leaves as soon as the change commits; if the broker is down, the
     # webhooks sweep sends it instead.
     for delivery in deliveries:

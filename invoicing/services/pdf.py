@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -25,6 +26,9 @@ from invoicing.pdf.errors import SnapshotInconsistent
 from invoicing.pdf.paper import paper_for
 from invoicing.services.events import events_record
 from invoicing.signals import pdf_job_finished
+
+if TYPE_CHECKING:
+    from invoicing.services.invoices import Writes
 
 logger = logging.getLogger("invoicing.pdf")
 
@@ -46,7 +50,7 @@ def _current_job(invoice_id) -> PdfJob | None:
     return PdfJob.objects.filter(invoice_id=invoice_id, is_current=True).first()
 
 
-def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
+def invoice_pdf_request(*, invoice: Invoice, writes: Writes | None = None) -> PdfJob:
     """The invoice's current PDF job, created if there is none, and re-armed
     for a fresh series of attempts if it failed and no request re-armed it
     before (both faces' downloads: a failure that went away, a deploy that
@@ -56,8 +60,16 @@ def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
     the partial unique constraint ``pdf_job_one_current`` and everybody reads
     the row that won. Only the request that created the job enqueues it; a
     lost message is re-sent by the sweep.
-    """
+
+    With ``writes`` (``invoices.Writes``: an invoice finalized in the caller's
+    transaction, which has no job yet), the new job's insert goes with the
+    caller's other writes, in their round trip, and is enqueued if it
+    inserted; should a job exist after all, the insert skips on the same
+    constraint and the request then goes the ordinary way, when the writes
+    run. The job returned is then the one to be inserted."""
     _check_renderable(invoice)
+    if writes is not None:
+        return _request_with(invoice, writes)
     job = _current_job(invoice.id)
     if job is not None:
         if job.state == PdfJob.State.FAILED and job.rearmed_at is None:
@@ -74,6 +86,23 @@ def invoice_pdf_request(*, invoice: Invoice) -> PdfJob:
         if created and job.id == created[0].id:
             PdfJob.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
             render_on_commit(str(job.id))
+    return job
+
+
+def _request_with(invoice: Invoice, writes: Writes) -> PdfJob:
+    # Enqueued as it is inserted: the message leaves once the transaction
+    # commits, and only if this row was inserted.
+    job = PdfJob(
+        invoice_id=invoice.id, organization_id=invoice.organization_id, enqueued_at=timezone.now()
+    )
+
+    def inserted(rows: list[tuple]) -> None:
+        if rows:
+            render_on_commit(str(job.id))
+        else:
+            invoice_pdf_request(invoice=invoice)
+
+    writes.insert([job], ignore_conflicts=True, then=inserted)
     return job
 
 

@@ -357,11 +357,15 @@ class AddOnApi(LagoApi):
 # -------------------------------------------------------------- invoices
 
 
-def _invoice_response(invoice: Invoice, organization) -> Response:
+def _invoice_response(invoice: Invoice, organization, *, pdf_urls: dict | None = None) -> Response:
+    """The invoice in full; ``pdf_urls`` when the caller knows them already
+    (an invoice made in this request has no stored PDF)."""
     # The customer's organization is the caller's, already loaded.
     invoice.customer.organization = organization
     selectors.invoice_load_details([invoice])
-    return Response({"invoice": lago.INVOICE.render(invoice, {"pdf_urls": _file_urls([invoice])})})
+    if pdf_urls is None:
+        pdf_urls = _file_urls([invoice])
+    return Response({"invoice": lago.INVOICE.render(invoice, {"pdf_urls": pdf_urls})})
 
 
 def _invoice_list_response(request, organization, filters) -> Response:
@@ -441,7 +445,8 @@ class InvoicesApi(LagoApi):
     def post(self, request):
         data = _validated(s.InvoiceCreateInput, _root(request, "invoice"))
         invoice = invoices.invoice_create(
-            organization=self.organization,
+            # Its row is read with the customer's, not on its own.
+            organization_id=request.user.organization_id,
             external_customer_id=data.get("external_customer_id"),
             currency=data.get("currency"),
             status=data.get("status", Invoice.Status.FINALIZED),
@@ -451,7 +456,9 @@ class InvoicesApi(LagoApi):
             fees=[FeeInput(**fee) for fee in data.get("fees") or ()],
             billing_entity_code=data.get("billing_entity_code"),
         )
-        return _invoice_response(invoice, self.organization)
+        # A draft has no PDF, and a finalized invoice's was asked for in this
+        # request's transaction: not stored yet, nothing to look up.
+        return _invoice_response(invoice, invoice.organization, pdf_urls={})
 
     @extend_schema(
         operation_id="invoices_list",
@@ -537,12 +544,13 @@ class InvoiceFinalizeApi(LagoApi):
         request=None, responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 422)
     )
     def put(self, request, invoice_id: str):
-        invoice = selectors.invoice_get(
-            organization=self.organization,
-            invoice_id=invoice_id,
-            statuses=(Invoice.Status.DRAFT,),
+        # The draft is looked up (404 unless it is one of the caller's) as it
+        # is locked, in the finalizing transaction.
+        invoice = invoices.invoice_finalize_draft(
+            organization_id=request.user.organization_id, invoice_id=invoice_id
         )
-        return _invoice_response(invoices.invoice_finalize(invoice=invoice), self.organization)
+        # Its PDF was asked for in this request's transaction: not stored yet.
+        return _invoice_response(invoice, invoice.organization, pdf_urls={})
 
 
 class InvoiceVoidApi(LagoApi):

@@ -18,7 +18,13 @@ from invoicing.representations import lago
 from invoicing.services.files import pdf_download_url
 from invoicing.services.invoices import invoice_void
 from invoicing.services.pdf import invoice_pdf_regenerate
-from tests.factories import make_invoice, make_organization
+from tests.factories import (
+    make_add_on,
+    make_customer,
+    make_invoice,
+    make_organization,
+    make_tax,
+)
 from tests.invoicing.api.lotus.conftest import make_rich_invoice, render_now
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +165,99 @@ def test_lago_download_body_is_the_one_rendered_from_fully_loaded_rows(api, orga
     assert {k: v for k, v in body.items() if k != "file_url"} == {
         k: v for k, v in expected.items() if k != "file_url"
     }
+
+
+# ------------------------------------------------ create and finalize
+#
+# The write paths answer from the rows they wrote (``invoice_create`` and
+# ``invoice_finalize_draft``): the body must be the one a read renders.
+
+
+def _rich_create_body(organization) -> dict:
+    """A create's body with taxes from every level, codes whose order depends
+    on the collation, units the columns round and metadata."""
+    vat = make_tax(organization, code="vat_b", rate="20")
+    tiny = make_tax(organization, code="Vat_a", rate="0.0005")
+    own = make_tax(organization, code="cus", rate="5.5")
+    customer = make_customer(organization, currency="EUR", tax_codes=[own.code],
+                             timezone="Pacific/Kiritimati")  # fmt: skip
+    plan = make_add_on(organization, amount_cents=10_000, taxes=[vat, tiny])
+    setup = make_add_on(organization, amount_cents=2_550, invoice_display_name="Set-up")
+    return {
+        "invoice": {
+            "external_customer_id": customer.external_id,
+            "purchase_order_number": "PO-7",
+            "metadata": [{"key": "po", "value": "42"}],
+            "fees": [
+                {"add_on_code": plan.code, "units": "3.3333333333", "unit_amount_cents": 1001,
+                 "from_datetime": "2024-01-01T00:30:12Z", "to_datetime": "2024-01-31"},
+                {"add_on_code": setup.code, "description": "Setup"},
+                {"add_on_code": setup.code, "tax_codes": [vat.code, vat.code]},
+                {"add_on_code": plan.code, "units": "0.0000000001", "unit_amount_cents": 1,
+                 "tax_codes": [tiny.code]},
+            ],
+        }
+    }  # fmt: skip
+
+
+def _shown(api, invoice_id) -> dict:
+    response = api.get(f"/api/v1/invoices/{invoice_id}")
+    assert response.status_code == 200, response.content
+    return response.json()["invoice"]
+
+
+def test_a_create_answers_the_body_a_read_renders(api, organization):
+    response = api.post("/api/v1/invoices", _rich_create_body(organization), format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()["invoice"]
+    assert body["status"] == "finalized" and len(body["fees"]) == 4
+    assert [t["tax_code"] for t in body["applied_taxes"]] == ["Vat_a", "cus", "vat_b"]
+    assert body == _shown(api, body["lago_id"])
+
+
+def test_a_finalize_answers_the_body_a_read_renders(api, organization):
+    payload = _rich_create_body(organization)
+    payload["invoice"]["status"] = "draft"
+    draft = api.post("/api/v1/invoices", payload, format="json").json()["invoice"]
+    assert draft == _shown(api, draft["lago_id"])
+    response = api.put(f"/api/v1/invoices/{draft['lago_id']}/finalize")
+    assert response.status_code == 200, response.content
+    body = response.json()["invoice"]
+    assert body["status"] == "finalized" and body["number"] != draft["number"]
+    assert body == _shown(api, draft["lago_id"])
+    # Finalized already: not a draft any more.
+    assert api.put(f"/api/v1/invoices/{draft['lago_id']}/finalize").status_code == 404
+
+
+def _queries(call) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = call()
+    assert response.status_code == 200, response.content
+    return [q["sql"] for q in queries]
+
+
+def test_create_and_finalize_cost_the_same_round_trips_however_many_fees(api, organization):
+    customer = make_customer(organization, currency="EUR")
+    add_on = make_add_on(organization, taxes=[make_tax(organization)])
+
+    def create(fees: int, status: str = "finalized"):
+        body = {"invoice": {"external_customer_id": customer.external_id, "status": status,
+                            "fees": [{"add_on_code": add_on.code}] * fees}}  # fmt: skip
+        return lambda: api.post("/api/v1/invoices", body, format="json")
+
+    one, many = _queries(create(1)), _queries(create(25))
+    assert len(one) == len(many)
+    # Nothing written is read back: no fee, tax or PDF job is read.
+    for sql in one + many:
+        for table in ("invoicing_fee", "invoicing_feeappliedtax", "invoicing_pdfjob"):
+            assert f'FROM "{table}"' not in sql, sql
+    drafts = [
+        api.post("/api/v1/invoices", {"invoice": {
+            "external_customer_id": customer.external_id, "status": "draft",
+            "fees": [{"add_on_code": add_on.code}] * fees}}, format="json").json()["invoice"]
+        for fees in (1, 25)
+    ]  # fmt: skip
+    finalized = [
+        _queries(lambda d=d: api.put(f"/api/v1/invoices/{d['lago_id']}/finalize")) for d in drafts
+    ]
+    assert len(finalized[0]) == len(finalized[1])

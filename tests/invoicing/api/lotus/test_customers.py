@@ -134,6 +134,7 @@ def test_get_and_list_show_finalized_invoices_and_the_amount_due(lotus_api, orga
     }  # fmt: skip
     listed = lotus_api.get("/api/customers/").json()
     assert [c["customer_id"] for c in listed] == ["cus_7"]
+
     # Download links are signed when made: two answers a second apart differ there.
     def unsigned(customer):
         return {**customer, "invoices": [{**i, "invoice_pdf": bool(i["invoice_pdf"])}
