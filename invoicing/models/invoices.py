@@ -175,6 +175,8 @@ class Fee(models.Model):
     item_name = models.CharField(max_length=255, blank=True)
     invoice_display_name = models.CharField(max_length=255, blank=True)
     description = models.TextField(blank=True)
+    # The add-on's description when the fee was made (Lago's item description).
+    item_description = models.TextField(blank=True)
     units = models.DecimalField(**UNITS_FIELD, default=1)
     unit_amount_cents = models.DecimalField(**UNITS_FIELD, default=0)
     amount_cents = models.BigIntegerField(default=0)

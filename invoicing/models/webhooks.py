@@ -25,7 +25,8 @@ class WebhookEndpoint(models.Model):
         max_length=16, choices=SignatureAlgo.choices, default=SignatureAlgo.HMAC
     )
     # Event types this endpoint receives; empty means all of them (as in Lago).
-    event_types = models.JSONField(default=list, blank=True)
+    # Lago's meaning: null is every event type, a list only those ([] none).
+    event_types = models.JSONField(null=True, blank=True, default=None)
     enabled = models.BooleanField(default=True)
     # Standard Webhooks secret (``whsec_...``), shown once when set. During a
     # rotation the previous secret keeps signing until it expires.
@@ -48,7 +49,7 @@ class WebhookEndpoint(models.Model):
         return self.name or self.webhook_url
 
     def wants(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
+        return self.event_types is None or event_type in self.event_types
 
 
 class WebhookEvent(models.Model):

@@ -477,6 +477,8 @@ FEE_ITEM = Shape(
         column("type", STRING, "item_type", convert=text),
         column("code", STRING, "item_code", convert=text),
         column("name", STRING, "item_name", convert=text),
+        # The add-on's description (Fee#item_description), kept with the fee.
+        column("description", STRING, "item_description", convert=blank_as_null, null=True),
         Field("invoice_display_name", STRING, lambda fee, ctx: fee.display_name),
         # A charge filter's (no charges here).
         _unset("filters", OBJECT),
@@ -761,9 +763,13 @@ WEBHOOK_ENDPOINT = Shape(
         column("webhook_url", STRING),
         column("signature_algo", STRING, enum=("jwt", "hmac", "standard")),
         column("name", STRING, convert=blank_as_null, null=True),
-        # Lago's null: every event type.
+        # Lago's null: every event type; [] none.
         Field(
-            "event_types", STRING, lambda e, ctx: list(e.event_types) or None, many=True, null=True
+            "event_types",
+            STRING,
+            lambda e, ctx: None if e.event_types is None else list(e.event_types),
+            many=True,
+            null=True,
         ),
         column("created_at", DATETIME, convert=lago_datetime),
     ],

@@ -324,6 +324,7 @@ def invoice_create(
             item_type="add_on",
             item_code=add_on.code,
             item_name=add_on.name,
+            item_description=add_on.description,
             invoice_display_name=(
                 fee.invoice_display_name
                 if fee.invoice_display_name is not None

@@ -107,7 +107,7 @@ def webhook_endpoint_create(*, organization: Organization, data: dict[str, Any])
         organization=organization,
         webhook_url=url,
         name=data.get("name") or "",
-        event_types=list(data.get("event_types") or []),
+        event_types=data.get("event_types"),
     )
     _apply_algo(endpoint, data.get("signature_algo") or endpoint.signature_algo)
     endpoint.save()
@@ -129,7 +129,7 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) 
     if "name" in data:
         endpoint.name = data["name"] or ""
     if "event_types" in data:
-        endpoint.event_types = list(data["event_types"] or [])
+        endpoint.event_types = data["event_types"]
     if "signature_algo" in data:
         _apply_algo(endpoint, data["signature_algo"])
     endpoint.save()

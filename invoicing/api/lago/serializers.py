@@ -601,16 +601,19 @@ class WebhookEndpointInput(InputSerializer):
     event_types = serializers.ListField(
         child=serializers.CharField(max_length=64, allow_blank=True),
         required=False,
+        allow_null=True,
         max_length=100,
     )
 
-    def validate_event_types(self, value: list[str]) -> list[str]:
+    def validate_event_types(self, value: list[str] | None) -> list[str] | None:
         """``WebhookEndpoint#normalize_event_types`` then
         ``#validate_event_types``: names stripped, lowercased, blanks and
         repeats dropped; an unknown one is 422 ``invalid_types``."""
+        if value is None:
+            return None
         names = list(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
         if names == ["*"]:
-            return []  # Lago's spelling of "every event"
+            return None  # Lago's spelling of "every event", as null is
         if [n for n in names if n not in LAGO_EVENT_TYPES]:
             raise serializers.ValidationError("invalid types", code="invalid_types")
         return names

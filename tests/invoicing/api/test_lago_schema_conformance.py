@@ -708,10 +708,7 @@ OBJECTS = [
                  lambda api, w: _get(api, "/api/v1/customers/acme")["customer"][
                      "billing_configuration"], id="billing configuration"),
     pytest.param("fee", lambda api, w: _shown(api, w)["fees"][0], id="fee"),
-    pytest.param("fee item", lambda api, w: _shown(api, w)["fees"][0]["item"], id="fee item",
-                 marks=_missing_keys(
-        "V1::FeeSerializer's item always has description (Fee#item_description: the add-on's) "
-        "and filters (null without a charge filter); the service writes neither.")),
+    pytest.param("fee item", lambda api, w: _shown(api, w)["fees"][0]["item"], id="fee item"),
     pytest.param("fee applied tax",
                  lambda api, w: _shown(api, w)["fees"][0]["applied_taxes"][0],
                  id="fee applied tax"),
@@ -826,13 +823,6 @@ def test_a_draft_is_numbered_as_lago_numbers_it(api, world):
     assert draft["number"] == f"{prefix}-DRAFT"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lago-api stores event_types: [] as given (WebhookEndpoint#normalize_event_types "
-    "leaves a blank list) and writes [], an endpoint that wants no event "
-    "(Webhooks::BaseService: `event_types.include?`); only null means every event. The "
-    "service stores [] as 'every event' and writes null.",
-)
 def test_an_empty_event_type_list_stays_empty(api, world):
     body = {"webhook_endpoint": {"webhook_url": "https://hooks.example/none", "event_types": []}}
     created = _created(api, "webhook_endpoints", body)["webhook_endpoint"]
