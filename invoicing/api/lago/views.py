@@ -738,7 +738,11 @@ class WebhookPublicKeyTextApi(LagoApi):
     as plain text."""
 
     @extend_schema(
-        responses={(200, "text/plain"): OpenApiTypes.STR, 401: LagoErrorOutput},
+        responses={
+            (200, "text/plain"): OpenApiTypes.STR,
+            401: LagoErrorOutput,
+            **{status: LagoErrorOutput for status in (*BODY_ERRORS, UNAVAILABLE)},
+        },
         summary="The public key of jwt webhook signatures, as plain text (deprecated)",
     )
     def get(self, request):
