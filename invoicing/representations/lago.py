@@ -453,18 +453,23 @@ def _currency(obj, ctx) -> str:
     return ctx["invoice"].currency
 
 
+# What an applied tax copied from its tax when the invoice was made, and its amount.
+_applied_tax_fields = (
+    column("lago_tax_id", UUID, "tax_id", convert=text, null=True),
+    column("tax_name", STRING, convert=text),
+    column("tax_code", STRING, convert=text),
+    column("tax_rate", NUMBER, convert=number),
+    column("tax_description", STRING, convert=blank_as_null, null=True),
+    column("amount_cents", INTEGER, convert=integer),
+    Field("amount_currency", STRING, _currency),
+)
+
 FEE_APPLIED_TAX = Shape(
     "FeeAppliedTaxOutput",
     [
         column("lago_id", UUID, "id", convert=str),
         column("lago_fee_id", UUID, "fee_id", convert=str),
-        column("lago_tax_id", UUID, "tax_id", convert=text, null=True),
-        column("tax_name", STRING, convert=text),
-        column("tax_code", STRING, convert=text),
-        column("tax_rate", NUMBER, convert=number),
-        column("tax_description", STRING, convert=blank_as_null, null=True),
-        column("amount_cents", INTEGER, convert=integer),
-        Field("amount_currency", STRING, _currency),
+        *_applied_tax_fields,
         column("created_at", DATETIME, convert=lago_datetime),
         *_vat_fields,
     ],
@@ -633,13 +638,7 @@ INVOICE_APPLIED_TAX = Shape(
     [
         column("lago_id", UUID, "id", convert=str),
         column("lago_invoice_id", UUID, "invoice_id", convert=str),
-        column("lago_tax_id", UUID, "tax_id", convert=text, null=True),
-        column("tax_name", STRING, convert=text),
-        column("tax_code", STRING, convert=text),
-        column("tax_rate", NUMBER, convert=number),
-        column("tax_description", STRING, convert=blank_as_null, null=True),
-        column("amount_cents", INTEGER, convert=integer),
-        Field("amount_currency", STRING, _currency),
+        *_applied_tax_fields,
         column("fees_amount_cents", INTEGER, convert=integer),
         column("created_at", DATETIME, convert=lago_datetime),
         *_vat_fields,
