@@ -327,12 +327,11 @@ def _pdf_url(invoice, ctx) -> str | None:
     return ctx.get("pdf_urls", {}).get(invoice.pk)
 
 
-_invoice = column
 _ZONE_READS = ((Customer, ("timezone",)), (Organization, ("timezone",)))
 
 _HEAD = [
     Field("invoice_id", STRING, lambda i, ctx: i.lotus_id),
-    _invoice("invoice_number", STRING, "number"),
+    column("invoice_number", STRING, "number"),
     # Upstream's cost_due is the invoice's amount (its deprecated name).
     Field(
         "cost_due",
@@ -366,8 +365,8 @@ _HEAD = [
         enum_name="LotusPaymentStatusEnum",
         reads=((None, ("status", "payment_status")),),
     ),
-    _invoice("external_payment_obj_id", STRING, convert=blank_as_null, null=True),
-    _invoice(
+    column("external_payment_obj_id", STRING, convert=blank_as_null, null=True),
+    column(
         "external_payment_obj_type",
         STRING,
         convert=blank_as_null,
@@ -375,7 +374,7 @@ _HEAD = [
         enum=EXTERNAL_PAYMENT_TYPES,
         enum_name="LotusPaymentProviderEnum",
     ),
-    _invoice("external_payment_obj_status", STRING, convert=blank_as_null, null=True),
+    column("external_payment_obj_status", STRING, convert=blank_as_null, null=True),
 ]
 _TAIL = [
     Field(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from invoicing.errors import AlreadyExists, NotFound, ValidationFailed
 from invoicing.models import ZERO_RATE_CATEGORIES, AddOn, Customer, Invoice, Organization, Tax
+from invoicing.representations.formats import lago_datetime
 
 CUSTOMER_FIELDS = (
     "name", "firstname", "lastname", "customer_type", "legal_name", "legal_number",
@@ -26,18 +26,12 @@ _NOT_TEXT = {"net_payment_term": None, "skip_invoice_custom_sections": False,
              "finalize_zero_amount_invoice": "inherit"}  # fmt: skip
 
 
-def lago_timestamp(value) -> str:
-    """A stored timestamp as lago-api writes one (``Time#iso8601``): UTC,
-    whole seconds, ``Z``."""
-    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def _merge_metadata(existing: list[dict], incoming: list[dict]) -> list[dict]:
     """Lago's metadata semantics: items with a known ``id`` are updated, items
     without one are added (stamped with when), and items not sent any more
     are removed (``Customers::Metadata::UpdateService``)."""
     by_id = {item["id"]: item for item in existing}
-    now = lago_timestamp(timezone.now())
+    now = lago_datetime(timezone.now())
     merged = []
     for item in incoming:
         kept = by_id.get(item.get("id") or "")

@@ -36,6 +36,7 @@ from invoicing.money import (
     compute_totals,
     is_currency,
 )
+from invoicing.representations.formats import lago_datetime
 from invoicing.selectors import (
     _columns,
     _in_one_round_trip,
@@ -44,7 +45,6 @@ from invoicing.selectors import (
     _table,
     parse_invoice_uuid,
 )
-from invoicing.services.catalog import lago_timestamp
 from invoicing.services.events import event_record
 from invoicing.services.pdf import invoice_pdf_regenerate, invoice_pdf_request
 
@@ -414,7 +414,7 @@ def _applied_credit_amounts(credits, totals) -> list[tuple[CreditInput, int]]:
 
 def _invoice_metadata(existing: list[dict], incoming: list[dict]) -> list[dict]:
     by_id = {item["id"]: item for item in existing}
-    now = lago_timestamp(timezone.now())
+    now = lago_datetime(timezone.now())
     result = []
     for item in incoming:
         kept = by_id.get(item.get("id") or "")

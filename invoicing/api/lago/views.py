@@ -28,7 +28,7 @@ from invoicing.services import (
     webhook_endpoints,
     webhooks,
 )
-from invoicing.services.files import pdf_download_url
+from invoicing.services.files import pdf_download_url, pdf_download_urls
 from invoicing.services.invoices import FeeInput
 
 # What the download of a stored PDF reads: the columns its answer renders.
@@ -57,12 +57,6 @@ def _root(request, name: str) -> dict:
 def _page(request, queryset) -> tuple[list, dict]:
     page, per_page = page_params(request.query_params)
     return paginate(queryset, page=page, per_page=per_page)
-
-
-def _file_urls(invoices_: list[Invoice]) -> dict:
-    """``file_url`` of each invoice whose PDF is stored (one query for all)."""
-    jobs = selectors.invoice_stored_pdf_jobs(invoice_ids=[i.id for i in invoices_])
-    return {invoice_id: pdf_download_url(job) for invoice_id, job in jobs.items()}
 
 
 class LagoErrorOutput(serializers.Serializer):
@@ -364,7 +358,7 @@ def _invoice_response(invoice: Invoice, organization, *, pdf_urls: dict | None =
     invoice.customer.organization = organization
     selectors.invoice_load_details([invoice])
     if pdf_urls is None:
-        pdf_urls = _file_urls([invoice])
+        pdf_urls = pdf_download_urls([invoice])
     return Response({"invoice": lago.INVOICE.render(invoice, {"pdf_urls": pdf_urls})})
 
 
@@ -376,7 +370,7 @@ def _invoice_list_response(request, organization, filters) -> Response:
     qs = selectors.invoice_list_filtered(organization=organization, filters=filters)
     items, meta = _page(request, qs)
     selectors.invoice_load_summaries(items)
-    context = {"pdf_urls": _file_urls(items)}
+    context = {"pdf_urls": pdf_download_urls(items)}
     return Response(
         {
             "invoices": [lago.INVOICE_LIST_ITEM.render(i, context) for i in items],
