@@ -3,10 +3,14 @@ from pathlib import Path
 
 from celery import Celery
 from celery.signals import worker_shutting_down
+from kombu.transport import TRANSPORT_ALIASES
 
 from invoicing.webhooks.pump import WORKER_SHUTDOWN
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
+
+# Kombu's Redis transport without its per-message client object (billing_project/broker.py).
+TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "billing_project.broker:Transport"
 
 app = Celery("billing_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -325,8 +325,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# Task events (received, started, succeeded, sent) are what Flower shows as task history.
+# Off unless asked: each is one more broker message, 12 per invoice at month-end (three
+# tasks), a sixth of a worker's main process when nothing reads them. Flower turns them on
+# in the workers itself while it runs (its --enable-events, on by default), so its pages
+# lose nothing; CELERY_TASK_EVENTS=1 keeps them on for other monitors.
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_TASK_EVENTS", False)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 # How often beat runs each sweep. Lowering them shortens recovery after a lost
 # message or a dead worker at the price of more sweep queries; the system tests
 # lower them to see recovery within seconds.

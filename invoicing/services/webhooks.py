@@ -53,10 +53,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from invoicing import selectors
 from invoicing.dispatch import DELIVER_WEBHOOK_TASK, send, send_on_commit
 from invoicing.errors import NotAllowed
 from invoicing.models import (
-    PdfJob,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
@@ -138,24 +138,43 @@ def webhook_public_key_b64() -> str:
 # ----------------------------------------------------------------- body and headers
 
 
-def _invoice_payload(event: WebhookEvent) -> dict:
+def _invoice_payload(event: WebhookEvent, stored_pdfs: dict | None) -> dict:
     payload = lago.invoice_webhook_reordered(dict(event.payload))
     invoice = payload.get("invoice")
     if not isinstance(invoice, dict):
         return payload
     # Download URLs expire, so each attempt carries a fresh one (the event stores none).
-    job = PdfJob.objects.filter(
-        invoice_id=event.object_id, is_current=True, state=PdfJob.State.READY
-    ).first()
+    if stored_pdfs is None:
+        stored_pdfs = selectors.invoice_stored_pdf_jobs(invoice_ids=[event.object_id])
+    job = stored_pdfs.get(event.object_id)
     if job is not None:
         invoice["file_url"] = pdf_download_url(job)
     return payload
 
 
-def webhook_body(event: WebhookEvent) -> bytes:
-    """The exact bytes of one attempt: Lago's payload as compact UTF-8 JSON."""
-    payload = _invoice_payload(event) if event.object_type == "invoice" else event.payload
+def webhook_body(event: WebhookEvent, stored_pdfs: dict | None = None) -> bytes:
+    """The exact bytes of one attempt: Lago's payload as compact UTF-8 JSON.
+    ``stored_pdfs``: the stored PDF jobs by invoice id, when the caller read them for a
+    whole claim at once (``_stored_pdfs``); else this reads the one it needs."""
+    if event.object_type == "invoice":
+        payload = _invoice_payload(event, stored_pdfs)
+    else:
+        payload = event.payload
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _stored_pdfs(claimed: list[_Claimed]) -> dict | None:
+    """The stored PDF job of every invoice the claimed deliveries are about, in one query
+    (one per delivery was a third of a webhook process's CPU at month-end), or None when
+    that read failed: each body then reads its own, and fails on its own."""
+    ids = {c.delivery.event.object_id for c in claimed if c.delivery.event.object_type == "invoice"}
+    if not ids:
+        return {}
+    try:
+        return selectors.invoice_stored_pdf_jobs(invoice_ids=ids)
+    except (OperationalError, InterfaceError):
+        logger.warning("stored PDFs of %d claimed deliveries not read at once", len(claimed))
+        return None
 
 
 def _standard_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:
@@ -530,18 +549,20 @@ class Attempt:
 
 
 def _prepare(
-    claimed: _Claimed, state: _Process, allowed_networks: list, bodies: dict | None = None
-) -> Any:
+    claimed: _Claimed, state: _Process, allowed_networks: list, bodies: dict | None = None,
+    stored_pdfs: dict | None = None,
+) -> Any:  # fmt: skip
     """The attempt to run: a callable that sends it, or, when it could not be built, the
     internal failure to record (nothing is sent). ``bodies``: the bodies built for the
     other deliveries of the same claim, by event, which an event's other deliveries share
-    (built at the same moment, their ``file_url`` is as fresh)."""
+    (built at the same moment, their ``file_url`` is as fresh); ``stored_pdfs``: the
+    claim's stored PDFs read at once (``_stored_pdfs``)."""
     delivery = claimed.delivery
     try:
         if bodies is None:
             body = webhook_body(delivery.event)
         elif (body := bodies.get(delivery.event_id)) is None:
-            body = bodies[delivery.event_id] = webhook_body(delivery.event)
+            body = bodies[delivery.event_id] = webhook_body(delivery.event, stored_pdfs)
         headers = webhook_headers(delivery, body, now=claimed.started_at)
     except Exception as exc:
         logger.exception(
@@ -623,8 +644,9 @@ def webhook_deliveries_pump(*, budget_s: float | None = None) -> PumpReport:
             _after_record(recorded)
         jobs = []
         bodies: dict = {}
+        stored_pdfs = _stored_pdfs(claimed) if claimed else {}
         for one in claimed:
-            prepared = _prepare(one, state, allowed, bodies)
+            prepared = _prepare(one, state, allowed, bodies, stored_pdfs)
             send_it = (lambda a=prepared: a) if isinstance(prepared, Attempt) else prepared
             jobs.append(Job(one, send_it))
         return jobs
