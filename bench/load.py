@@ -11,8 +11,8 @@ after seeding as a live one would be) and uses a Redis database of its own
 with invoices whose PDFs are rendered and stored in-process, and starts
 gunicorn with the Procfile's own ``web`` command line (read from the
 Procfile, so its options are the ones measured: sync workers, the
-``--max-requests`` recycling) with 2 workers (``WEB_CONCURRENCY=2``; the
-figures in PERF-NOTES.md were taken with 2), bound to 127.0.0.1 instead of
+``--max-requests`` recycling) with the Procfile's default worker count
+(``WEB_CONCURRENCY``, 4; ``--workers N`` for another), bound to 127.0.0.1 instead of
 0.0.0.0, and the environment of production: DEBUG off, LOG_LEVEL=INFO (the
 default: one JSON line per request, to stderr, here /dev/null) unless
 ``--log-level`` says otherwise, persistent database connections
@@ -73,7 +73,18 @@ sys.path.insert(0, str(ROOT))
 
 DB_NAME = "bench_load"
 PG = "postgres://postgres@127.0.0.1:5432"
-WORKERS = 2
+
+
+def _procfile_default(variable: str) -> str:
+    """The default the Procfile's ``web`` line gives ``variable`` (``${VAR:-default}``)."""
+    web = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    return re.search(r"\$\{" + variable + r":-([^}]*)\}", web)[1]
+
+
+# gunicorn workers: the Procfile's own count unless --workers says otherwise.
+WORKERS = int(_procfile_default("WEB_CONCURRENCY"))
 CONNECTIONS = 32
 THREADS = 2
 # Invoices to spread the download and show requests over (each has a stored PDF).
@@ -292,6 +303,12 @@ def scratch_environment(db_name: str, redis_db: int, base: str, log_level: str):
         shutil.rmtree(env["VAR_DIR"], ignore_errors=True)
 
 
+def set_workers(count: int) -> None:
+    """Run gunicorn with ``count`` workers instead of the Procfile's default."""
+    global WORKERS
+    WORKERS = count
+
+
 def procfile_web_command(port: int, app: str | None = None) -> list[str]:
     """The Procfile's ``web`` line with ``PORT`` and ``WEB_CONCURRENCY`` filled
     in, bound to 127.0.0.1 (traffic stays on this machine), optionally serving
@@ -348,7 +365,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds over the endpoints")
     parser.add_argument("--redis-db", type=int, default=14)
     parser.add_argument("--log-level", default="INFO", help="gunicorn's LOG_LEVEL")
+    parser.add_argument(
+        "--workers", type=int, default=WORKERS, help="gunicorn workers (default: the Procfile's)"
+    )
     args = parser.parse_args()
+    set_workers(args.workers)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: scripts/install-system-packages.sh installs it")
 

@@ -18,14 +18,14 @@ add-on with a 20 % tax, and one webhook endpoint (``hmac``, every event type)
 pointing at the receiver.
 
 Processes: the Procfile's ``web`` (gunicorn with its own options, bound to
-127.0.0.1, ``WEB_CONCURRENCY`` workers), ``worker`` (``scripts/worker.sh``:
-a PDF worker and a webhook worker) and ``beat``, each in a session of its own
-and stopped at the end; the receiver is a process of its own (asyncio,
-HTTP/1.1 keep-alive, 200 at once), counting each event type's arrivals. Five
-invoices go through the whole chain first (imports, fonts, connections), then
-the timed run: ``--clients`` threads of this process, each on one keep-alive
-connection, POST ``/api/v1/invoices`` (one fee, finalized) until ``--invoices``
-are made.
+127.0.0.1, the Procfile's ``WEB_CONCURRENCY`` default unless ``--workers``),
+``worker`` (``scripts/worker.sh``: a PDF worker and a webhook worker) and
+``beat``, each in a session of its own and stopped at the end; the receiver is
+a process of its own (asyncio, HTTP/1.1 keep-alive, 200 at once), counting
+each event type's arrivals. Five invoices go through the whole chain first
+(imports, fonts, connections), then the timed run: ``--clients`` threads of
+this process, each on one keep-alive connection, POST ``/api/v1/invoices``
+(one fee, finalized) until ``--invoices`` are made.
 
 It prints, from the first request of the timed run:
 
@@ -72,9 +72,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import load  # noqa: E402
 from bench.load import (  # noqa: E402
     PG,
-    WORKERS,
     _environment,
     _free_port,
     _psql,
@@ -325,7 +325,12 @@ def main() -> None:
         "--prepare-threshold", type=int, default=None,
         help="?prepare_threshold=N in DATABASE_URL (psycopg prepares the invoice writes)",
     )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=load.WORKERS,
+        help="gunicorn workers (default: the Procfile's WEB_CONCURRENCY default)",
+    )  # fmt: skip
     args = parser.parse_args()
+    load.set_workers(args.workers)
 
     port, receiver_port = _free_port(), _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -372,7 +377,7 @@ def main() -> None:
         worker = _start("worker", ["bash", str(ROOT / "scripts" / "worker.sh")], env)
         beat = _start("beat", _procfile_command("beat"), env)
         processes += [worker, beat]
-        print(f"web: {shlex.join(procfile_web_command(port)[2:])} (WEB_CONCURRENCY={WORKERS})")
+        print(f"web: {shlex.join(procfile_web_command(port)[2:])} (WEB_CONCURRENCY={load.WORKERS})")
         print("worker: scripts/worker.sh; beat: the Procfile's; receiver: asyncio, 200 at once")
         print(f"PostgreSQL {DB_NAME}, Redis db {args.redis_db}, DEBUG off, LOG_LEVEL=INFO "
               f"(to files under VAR_DIR), prepare_threshold={args.prepare_threshold}")  # fmt: skip
