@@ -2,7 +2,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 
 from invoicing.webhooks.pump import WORKER_SHUTDOWN
 
@@ -34,3 +34,12 @@ def _stop_webhook_pumps(**_):
     # Said with a plain write: this runs inside a signal handler, where taking the logging
     # module's locks could deadlock the process.
     os.write(2, b"webhook deliveries: no more claims (warm shutdown)\n")
+
+
+@worker_ready.connect
+def _announce(**_):
+    # The worker sends the webhooks: it says, as the web process does, when DEBUG lets
+    # them reach loopback.
+    from billing_project.startup import announce_loopback_webhooks
+
+    announce_loopback_webhooks()

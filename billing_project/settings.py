@@ -290,12 +290,21 @@ if REDIS_URL:
 else:
     # Embedded default: Kombu's filesystem transport, one machine, no broker
     # to install. Messages are files under var/celery; see README for limits.
-    CELERY_BROKER_URL = "filesystem://"
+    # The host means nothing to this transport; naming one keeps Kombu from
+    # warning "No hostname was supplied" on every connection.
+    CELERY_BROKER_URL = "filesystem://localhost/"
+    # Kombu's transport, publishing whole files only (billing_project/broker.py).
+    CELERY_BROKER_TRANSPORT = "billing_project.broker:Transport"
     _queue_dir = str(VAR_DIR / "celery" / "queue")
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": _queue_dir,
         "data_folder_out": _queue_dir,
         "control_folder": str(VAR_DIR / "celery" / "control"),
+        # The worker looks for new messages this often (Kombu's default is 1 s,
+        # for each queue in turn): a PDF asked for starts rendering within a
+        # fraction of a second. A listing of a folder of a few files, ten times
+        # a second, costs well under 1 % of a core.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -305,6 +314,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message at a time per process: a long render must not hold others back.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if not REDIS_URL:
+    # The filesystem transport has no asynchronous I/O, so Celery runs its
+    # blocking loop, which applies acknowledgements between 2-second drain
+    # cycles: with one message per process, a worker holding two stopped taking
+    # new ones until the cycle ended, and every PDF and webhook of make run
+    # waited up to 2 s (measured, scripts/first_pdf.py). Room for a few more
+    # messages removes the wait; the demo's renders are short.
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 8
 CELERY_TASK_DEFAULT_QUEUE = "pdf"
 CELERY_TASK_ROUTES = {
     "invoicing.pdf.*": {"queue": "pdf"},
@@ -346,12 +363,20 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # ----------------------------------------------------------------- webhooks
 # Read by invoicing/services/webhooks.py at call time; README "Webhooks".
 
+DEBUG_LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
 
 def _webhook_settings():
     from invoicing.webhooks.guard import parse_allowed_networks
     from invoicing.webhooks.schedule import DEFAULT_SCHEDULE_S, parse_schedule
 
-    networks = env_list("WEBHOOK_ALLOWED_NETWORKS")
+    # Development only (make run's receiver listens on 127.0.0.1): unset and with DEBUG
+    # on, loopback is reachable. With DEBUG off the default is empty, so production
+    # refuses loopback unless an operator lists it; an empty value keeps the guard
+    # whole under DEBUG too. Said once at start (billing_project/startup.py).
+    networks = env_list(
+        "WEBHOOK_ALLOWED_NETWORKS", ",".join(DEBUG_LOOPBACK_NETWORKS) if DEBUG else ""
+    )
     try:
         parse_allowed_networks(networks)
         # Unset: the schedule the retry policy is tested with (webhooks/schedule.py).
@@ -424,10 +449,20 @@ LOGGING["formatters"] = {
     "plain": {"()": "invoicing.ops.logs.PlainFormatter"},
 }
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
-# runserver's access log has a handler of its own that prints raw paths;
-# sending it through ours scrubs the signed links in them.
+# One line per request: the request middleware's (invoicing.request). Every
+# other logger writes through the root's one handler, whose formatter scrubs.
+LOGGING["filters"] = {"no_access_lines": {"()": "invoicing.ops.logs.DropAccessLines"}}
 LOGGING["loggers"] = {
-    "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    # Django's own DEBUG-time console handler would print its records a second
+    # time, unscrubbed (signed links in "Not Found: /files/..."): no handler of
+    # its own, its records reach the root's.
+    "django": {"handlers": [], "level": "INFO", "propagate": True},
+    # Its 4xx warnings repeat the request line; 5xx errors keep their traceback.
+    "django.request": {"handlers": [], "level": "ERROR", "propagate": True},
+    # runserver's access log (its own handler prints raw paths) repeats the
+    # request line too; what it says about requests that never reached Django
+    # (malformed HTTP, HTTPS to the plain server) is kept.
+    "django.server": {"handlers": [], "filters": ["no_access_lines"], "propagate": True},
 }
 # Workers keep the handler above (JSON lines) instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
