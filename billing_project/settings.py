@@ -98,6 +98,9 @@ MIDDLEWARE = [
     # Outermost, so its latency and log line cover every other middleware.
     "invoicing.ops.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's CSS and the docs page's Redoc script under gunicorn (DEBUG off),
+    # before the session and auth middleware do any work for them (STATIC_URL below).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -159,6 +162,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves the static files from where the installed packages keep
+# them (the admin's, drf-spectacular-sidecar's Redoc), indexed once when a
+# process starts: no collectstatic step at build or release time to forget or
+# to fall out of step with a package upgrade. Unhashed names, so browsers
+# revalidate after WhiteNoise's 60 s max-age (ETag, Last-Modified). Under
+# DEBUG it re-reads the folders on each request (its autorefresh) so edited
+# files show at once.
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 
 REST_FRAMEWORK = {
