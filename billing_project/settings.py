@@ -161,14 +161,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
 # WhiteNoise serves the static files from where the installed packages keep
 # them (the admin's, drf-spectacular-sidecar's Redoc), indexed once when a
 # process starts: no collectstatic step at build or release time to forget or
-# to fall out of step with a package upgrade. Unhashed names, so browsers
-# revalidate after WhiteNoise's 60 s max-age (ETag, Last-Modified). Under
-# DEBUG it re-reads the folders on each request (its autorefresh) so edited
-# files show at once.
+# to fall out of step with a package upgrade, hence no STATIC_ROOT. Unhashed
+# names, so browsers revalidate after WhiteNoise's 60 s max-age (ETag,
+# Last-Modified). Under DEBUG it re-reads the folders on each request (its
+# autorefresh) so edited files show at once.
+STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 
