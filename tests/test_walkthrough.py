@@ -19,6 +19,7 @@ import pytest
 
 from scripts.makerun import MakeRun
 from tests.pdftext import pdf_text
+from tests.progress import progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,9 @@ def test_the_readme_walkthrough_runs_against_make_run(tmp_path):
     var = tmp_path / "var"
     run = MakeRun(var)
     try:
+        progress("make run: starting (migrations, demo data, web, worker, receiver)")
         run.start(timeout=240)
+        progress("make run: serving; running the README's walk-through")
         env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(tmp_path)),
