@@ -327,11 +327,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 if not REDIS_URL:
     # The filesystem transport has no asynchronous I/O, so Celery runs its
-    # blocking loop, which applies acknowledgements between 2-second drain
-    # cycles: with one message per process, a worker holding two stopped taking
-    # new ones until the cycle ended, and every PDF and webhook of make run
-    # waited up to 2 s (measured, scripts/first_pdf.py). Room for a few more
-    # messages removes the wait; the demo's renders are short.
+    # blocking loop, which drains the broker 2 s at a time. With one message per
+    # process, a message sent just after the worker's previous task was taken
+    # in only when that 2-second cycle came round: every PDF and webhook of make
+    # run waited up to 2 s (measured with scripts/first_pdf.py: messages taken
+    # in at 2-second steps). With room for 8 per process they are taken in
+    # within the 0.1 s poll; the demo's renders are short, so none waits long
+    # behind another.
     CELERY_WORKER_PREFETCH_MULTIPLIER = 8
 CELERY_TASK_DEFAULT_QUEUE = "pdf"
 CELERY_TASK_ROUTES = {
