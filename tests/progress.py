@@ -35,5 +35,9 @@ def progress(message: str) -> None:
     # the line goes out between two captured stretches.
     capture = plugins.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        # Under -q the dots of earlier tests end no line: start a new one.
+        writer = getattr(reporter, "_tw", None)
+        if writer is not None and writer.width_of_current_line:
+            reporter.write("\n")
         reporter.write_line(line)
         reporter.flush()
