@@ -44,4 +44,5 @@ pids+=($!)
   > "$VAR/worker.log" 2>&1 &
 pids+=($!)
 echo "worker and beat running (log: $VAR/worker.log); deliveries print here and in $VAR/webhooks.log"
+echo "what runs where: http://127.0.0.1:$PORT/ ; try it: README.md, \"Walk-through\", with KEY set to the key above"
 .venv/bin/python manage.py runserver "127.0.0.1:$PORT"
