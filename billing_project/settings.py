@@ -468,14 +468,19 @@ LOGGING["filters"] = {"no_access_lines": {"()": "invoicing.ops.logs.DropAccessLi
 LOGGING["loggers"] = {
     # Django's own DEBUG-time console handler would print its records a second
     # time, unscrubbed (signed links in "Not Found: /files/..."): no handler of
-    # its own, its records reach the root's.
-    "django": {"handlers": [], "level": "INFO", "propagate": True},
+    # its own, its records reach the root's, at the root's level (LOG_LEVEL).
+    "django": {"handlers": [], "level": "NOTSET", "propagate": True},
     # Its 4xx warnings repeat the request line; 5xx errors keep their traceback.
     "django.request": {"handlers": [], "level": "ERROR", "propagate": True},
     # runserver's access log (its own handler prints raw paths) repeats the
     # request line too; what it says about requests that never reached Django
     # (malformed HTTP, HTTPS to the plain server) is kept.
-    "django.server": {"handlers": [], "filters": ["no_access_lines"], "propagate": True},
+    "django.server": {
+        "handlers": [],
+        "level": "NOTSET",
+        "filters": ["no_access_lines"],
+        "propagate": True,
+    },
 }
 # Workers keep the handler above (JSON lines) instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
