@@ -77,7 +77,7 @@ class MakeRun:
 
     def _up(self, url: str) -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=5) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
