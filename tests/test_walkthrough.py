@@ -70,6 +70,7 @@ def test_the_readme_walkthrough_runs_against_make_run(tmp_path):
     assert found, out
     number, invoice_id = found.groups()
     assert "payment status: succeeded" in out
+    assert re.search(r"^[1-9]\d* finalized for cus_1$", out, re.M), out
     pdf = (work / f"{number}.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-")
     text = pdf_text(pdf)
