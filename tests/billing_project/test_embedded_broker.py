@@ -19,8 +19,10 @@ COUNT = 1500
 
 
 def test_every_message_arrives_whole_while_a_consumer_polls(tmp_path):
-    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path),
-               "polling_interval": 0}  # fmt: skip
+    queue_dir = tmp_path / "queue"
+    queue_dir.mkdir()
+    options = {"data_folder_in": str(queue_dir), "data_folder_out": str(queue_dir),
+               "control_folder": str(tmp_path / "control"), "polling_interval": 0}  # fmt: skip
     publisher = textwrap.dedent(f"""
         from kombu import Connection
         options = {options!r}
@@ -40,7 +42,7 @@ def test_every_message_arrives_whole_while_a_consumer_polls(tmp_path):
             try:
                 message = queue.get(timeout=0.5)
             except queue.Empty:
-                if proc.poll() is not None and not list(tmp_path.glob("*.msg")):
+                if proc.poll() is not None and not list(queue_dir.glob("*.msg")):
                     break
                 continue
             assert message.payload["padding"] == "x" * 2000
@@ -48,4 +50,4 @@ def test_every_message_arrives_whole_while_a_consumer_polls(tmp_path):
             message.ack()
         assert proc.wait(timeout=60) == 0
     assert sorted(seen) == list(range(COUNT))
-    assert not list(tmp_path.iterdir())  # no partial file left behind
+    assert not list(queue_dir.iterdir())  # no partial file left behind
