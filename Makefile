@@ -7,13 +7,13 @@ PORT ?= 8000
 .PHONY: run setup test lint soak
 
 # Set everything up and run the service on embedded defaults: SQLite and
-# local files under var/, no Redis, PostgreSQL or S3 needed.
+# local files under var/ (VAR_DIR), no Redis, PostgreSQL or S3 needed; the demo
+# data and a webhook receiver beside it (scripts/dev-run.sh).
 run: setup
-	DEBUG=1 $(BIN)/python manage.py seed_demo
 	PORT=$(PORT) bash scripts/dev-run.sh
 
 setup: $(VENV)/.installed
-	mkdir -p var
+	mkdir -p "$${VAR_DIR:-var}"
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 
 # Run the tests against the machine's PostgreSQL and Redis (127.0.0.1).

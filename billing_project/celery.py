@@ -2,7 +2,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from kombu.transport import TRANSPORT_ALIASES
 
 from invoicing.webhooks.pump import WORKER_SHUTDOWN
@@ -10,7 +10,7 @@ from invoicing.webhooks.pump import WORKER_SHUTDOWN
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
 
 # Kombu's Redis transport without its per-message client object (billing_project/broker.py).
-TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "billing_project.broker:Transport"
+TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "billing_project.broker:RedisTransport"
 
 app = Celery("billing_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -38,3 +38,12 @@ def _stop_webhook_pumps(**_):
     # Said with a plain write: this runs inside a signal handler, where taking the logging
     # module's locks could deadlock the process.
     os.write(2, b"webhook deliveries: no more claims (warm shutdown)\n")
+
+
+@worker_ready.connect
+def _announce(**_):
+    # The worker sends the webhooks: it says, as the web process does, when DEBUG lets
+    # them reach loopback.
+    from billing_project.startup import announce_loopback_webhooks
+
+    announce_loopback_webhooks()

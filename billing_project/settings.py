@@ -98,6 +98,9 @@ MIDDLEWARE = [
     # Outermost, so its latency and log line cover every other middleware.
     "invoicing.ops.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's CSS and the docs page's Redoc script under gunicorn (DEBUG off),
+    # before the session and auth middleware do any work for them (STATIC_URL below).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -158,7 +161,15 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves the static files from where the installed packages keep
+# them (the admin's, drf-spectacular-sidecar's Redoc), indexed once when a
+# process starts: no collectstatic step at build or release time to forget or
+# to fall out of step with a package upgrade, hence no STATIC_ROOT. Unhashed
+# names, so browsers revalidate after WhiteNoise's 60 s max-age (ETag,
+# Last-Modified). Under DEBUG it re-reads the folders on each request (its
+# autorefresh) so edited files show at once.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 
 REST_FRAMEWORK = {
@@ -290,12 +301,21 @@ if REDIS_URL:
 else:
     # Embedded default: Kombu's filesystem transport, one machine, no broker
     # to install. Messages are files under var/celery; see README for limits.
-    CELERY_BROKER_URL = "filesystem://"
+    # The host means nothing to this transport; naming one keeps Kombu from
+    # warning "No hostname was supplied" on every connection.
+    CELERY_BROKER_URL = "filesystem://localhost/"
+    # Kombu's transport, publishing whole files only (billing_project/broker.py).
+    CELERY_BROKER_TRANSPORT = "billing_project.broker:FilesystemTransport"
     _queue_dir = str(VAR_DIR / "celery" / "queue")
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": _queue_dir,
         "data_folder_out": _queue_dir,
         "control_folder": str(VAR_DIR / "celery" / "control"),
+        # The worker looks for new messages this often (Kombu's default is 1 s,
+        # for each queue in turn): a PDF asked for starts rendering within a
+        # fraction of a second. A listing of a folder of a few files, ten times
+        # a second, costs well under 1 % of a core.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -305,6 +325,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message at a time per process: a long render must not hold others back.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if not REDIS_URL:
+    # The filesystem transport has no asynchronous I/O, so Celery runs its
+    # blocking loop, which drains the broker 2 s at a time. With one message per
+    # process, a message sent just after the worker's previous task was taken
+    # in only when that 2-second cycle came round: every PDF and webhook of make
+    # run waited up to 2 s (measured with scripts/first_pdf.py: messages taken
+    # in at 2-second steps). With room for 8 per process they are taken in
+    # within the 0.1 s poll; the demo's renders are short, so none waits long
+    # behind another.
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 8
 CELERY_TASK_DEFAULT_QUEUE = "pdf"
 CELERY_TASK_ROUTES = {
     "invoicing.pdf.*": {"queue": "pdf"},
@@ -351,12 +381,20 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # ----------------------------------------------------------------- webhooks
 # Read by invoicing/services/webhooks.py at call time; README "Webhooks".
 
+DEBUG_LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
 
 def _webhook_settings():
     from invoicing.webhooks.guard import parse_allowed_networks
     from invoicing.webhooks.schedule import DEFAULT_SCHEDULE_S, parse_schedule
 
-    networks = env_list("WEBHOOK_ALLOWED_NETWORKS")
+    # Development only (make run's receiver listens on 127.0.0.1): unset and with DEBUG
+    # on, loopback is reachable. With DEBUG off the default is empty, so production
+    # refuses loopback unless an operator lists it; an empty value keeps the guard
+    # whole under DEBUG too. Said once at start (billing_project/startup.py).
+    networks = env_list(
+        "WEBHOOK_ALLOWED_NETWORKS", ",".join(DEBUG_LOOPBACK_NETWORKS) if DEBUG else ""
+    )
     try:
         parse_allowed_networks(networks)
         # Unset: the schedule the retry policy is tested with (webhooks/schedule.py).
@@ -429,10 +467,25 @@ LOGGING["formatters"] = {
     "plain": {"()": "invoicing.ops.logs.PlainFormatter"},
 }
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
-# runserver's access log has a handler of its own that prints raw paths;
-# sending it through ours scrubs the signed links in them.
+# One line per request: the request middleware's (invoicing.request). Every
+# other logger writes through the root's one handler, whose formatter scrubs.
+LOGGING["filters"] = {"no_access_lines": {"()": "invoicing.ops.logs.DropAccessLines"}}
 LOGGING["loggers"] = {
-    "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    # Django's own DEBUG-time console handler would print its records a second
+    # time, unscrubbed (signed links in "Not Found: /files/..."): no handler of
+    # its own, its records reach the root's, at the root's level (LOG_LEVEL).
+    "django": {"handlers": [], "level": "NOTSET", "propagate": True},
+    # Its 4xx warnings repeat the request line; 5xx errors keep their traceback.
+    "django.request": {"handlers": [], "level": "ERROR", "propagate": True},
+    # runserver's access log (its own handler prints raw paths) repeats the
+    # request line too; what it says about requests that never reached Django
+    # (malformed HTTP, HTTPS to the plain server) is kept.
+    "django.server": {
+        "handlers": [],
+        "level": "NOTSET",
+        "filters": ["no_access_lines"],
+        "propagate": True,
+    },
 }
 # Workers keep the handler above (JSON lines) instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

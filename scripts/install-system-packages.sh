@@ -12,6 +12,8 @@ command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # (tests/invoicing/admin/test_browser.py), from Debian: no browser download.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# curl runs the README's walk-through (tests/test_walkthrough.py), as a reader does.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # wrk drives the load benchmark (bench/load.py); no test needs it.
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -1,8 +1,14 @@
 import pytest
 from rest_framework.test import APIClient
 
+from tests import progress
 from tests.factories import make_organization
 from tests.processes import STARTED
+
+
+def pytest_configure(config):
+    # Long tests (tests/system) say what they are doing as they go (tests/progress.py).
+    progress.attach(config)
 
 
 @pytest.fixture(autouse=True, scope="session")

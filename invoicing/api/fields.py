@@ -26,7 +26,7 @@ _COUNTRIES = (
 
 class NullAsAbsentMixin:
     """Clients differ: lago-python-client leaves unset fields out, others send
-    ``null``. Both mean "not given" (README, "The Lago face")."""
+    ``null``. Both mean "not given" (docs/lago.md)."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

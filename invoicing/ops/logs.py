@@ -97,3 +97,15 @@ class PlainFormatter(logging.Formatter):
             and (plain := _plain_value(value)) is not None
         )
         return scrub(f"{line} {extras}" if extras else line)
+
+
+class DropAccessLines(logging.Filter):
+    """Drops the development server's access lines, which repeat the request
+    middleware's line with the raw path; keeps its other records (malformed requests,
+    HTTPS spoken to it, broken pipes)."""
+
+    # http.server's log_request format, which runserver's handler keeps.
+    ACCESS_FORMAT = '"%s" %s %s'
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != self.ACCESS_FORMAT

@@ -61,3 +61,23 @@ def test_unsafe_settings_refuse_to_start(change, message):
 def test_debug_runs_on_embedded_defaults():
     result = manage("check", DEBUG="1")
     assert result.returncode == 0, result.stderr
+
+
+def _allowed_networks(**env: str) -> str:
+    result = manage(
+        "shell", "--verbosity", "0", "-c",
+        "from django.conf import settings; print(','.join(settings.WEBHOOK_ALLOWED_NETWORKS))",
+        **env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_loopback_webhooks_only_under_debug_unless_listed():
+    # make run (DEBUG=1, nothing set): its receiver on 127.0.0.1 is reachable.
+    assert _allowed_networks(DEBUG="1") == "127.0.0.0/8,::1/128"
+    # Production (DEBUG off, nothing set): the guard is whole, loopback refused.
+    assert _allowed_networks(**PRODUCTION) == ""
+    # An empty value keeps the guard whole under DEBUG too; a list is taken as given.
+    assert _allowed_networks(DEBUG="1", WEBHOOK_ALLOWED_NETWORKS="") == ""
+    assert _allowed_networks(**PRODUCTION, WEBHOOK_ALLOWED_NETWORKS="10.0.0.0/8") == "10.0.0.0/8"

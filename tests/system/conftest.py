@@ -4,6 +4,7 @@ distinctive strings, so a leak is a plain substring of a response body."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -17,6 +18,7 @@ from tests.factories import (
     make_organization,
     make_tax,
 )
+from tests.progress import progress
 
 
 @dataclass
@@ -115,3 +117,18 @@ def stack():
 def live_stack(stack):
     stack.revive()
     return stack
+
+
+@pytest.fixture(autouse=True)
+def _progress_lines(request):
+    """A line when a test that drives a whole deployment starts, and one when
+    any test here ends after more than a few seconds: minutes of a single dot
+    say nothing about where a run is (tests/progress.py)."""
+    name = request.node.nodeid.split("::", 1)[-1]
+    if any(fixture.endswith("stack") for fixture in request.fixturenames):
+        progress(f"{name}: started")
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    if elapsed > 5:
+        progress(f"{name}: done in {elapsed:.0f} s")

@@ -34,6 +34,8 @@ import psutil
 import psycopg
 import requests
 
+from tests.progress import progress as say
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -385,6 +387,8 @@ class Stack:
         return f"http://127.0.0.1:{self.web_port}"
 
     def start(self) -> Stack:
+        began = time.monotonic()
+        say("deployment: starting PostgreSQL, Redis, gunicorn, workers and beat")
         (self.root / "var").mkdir()
         (self.root / "metrics").mkdir()
         self.pg.init()
@@ -454,6 +458,7 @@ class Stack:
         )
         for process in self.processes.values():
             process.start()
+        say(f"deployment: up in {time.monotonic() - began:.0f} s")
         return self
 
     def stop(self) -> None:
@@ -585,7 +590,7 @@ class Stack:
             )[0][0]
             return open_jobs, open_deliveries
 
-        started = last_move = time.monotonic()
+        started = last_move = reported = time.monotonic()
         last = best = open_work()
         while sum(last) > 0:
             now = time.monotonic()
@@ -611,10 +616,11 @@ class Stack:
             last = open_work()
             if sum(last) < sum(best):
                 best, last_move = last, time.monotonic()
-            if progress and int(now - started) % 15 == 0:
-                print(f"  settling: {last[0]} PDF jobs, {last[1]} deliveries open", flush=True)
-        if progress:
-            print(f"  settled in {time.monotonic() - started:.0f} s", flush=True)
+            if now - reported >= 15:
+                reported = now
+                say(f"settling: {last[0]} PDF jobs, {last[1]} deliveries open")
+        if time.monotonic() - started >= 15:
+            say(f"settled in {time.monotonic() - started:.0f} s")
 
         # Unique numbers and one current job per invoice are the database's
         # constraints (invoice_number_unique, pdf_job_one_current): what is

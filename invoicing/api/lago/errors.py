@@ -1,4 +1,4 @@
-"""Lago's error bodies, in one place (README, "The Lago face")."""
+"""Lago's error bodies, in one place (docs/lago.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lotus's error bodies, in one place (README, "The Lotus face").
+"""Lotus's error bodies, in one place (docs/lotus.md).
 
 Upstream renders every error through drf-standardized-errors with its own RFC
 7807 formatter (uselotus/lotus ``metering_billing/exceptions/handler.py``):

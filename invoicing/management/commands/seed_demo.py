@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 from decimal import Decimal
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from invoicing.models import Credit, Invoice, Organization
-from invoicing.services import catalog, invoices
+from invoicing.models import Credit, Invoice, Organization, WebhookEndpoint
+from invoicing.services import catalog, invoices, webhook_endpoints
 from invoicing.services.invoices import CreditInput, FeeInput
 from invoicing.services.organizations import api_key_issue, api_key_revoke, organization_create
 
 DEMO_NAME = "Demo Billing Co"
 DEMO_KEY_PREFIX = "demo "
+# The demo organization's endpoint to make run's receiver (scripts/webhook_receiver.py).
+DEMO_ENDPOINT_NAME = "make run receiver"
 
 CUSTOMERS = [
     # external_id, name, currency, locale, country, timezone
@@ -57,6 +61,16 @@ class Command(BaseCommand):
         parser.add_argument("--invoices", type=int, default=36)
         parser.add_argument("--seed", type=int, default=7, help="Random seed (reproducible data)")
         parser.add_argument("--json", action="store_true")
+        parser.add_argument(
+            "--webhook-url",
+            help="give the demo organization an hmac-signed webhook endpoint to this URL "
+            "(make run's receiver), or move the one it has",
+        )
+        parser.add_argument(
+            "--hmac-key-file",
+            type=Path,
+            help="write the organization's HMAC key here, for the receiver to verify with",
+        )
 
     def handle(self, *args, **options):
         rng = random.Random(options["seed"])
@@ -74,12 +88,22 @@ class Command(BaseCommand):
         issued = api_key_issue(
             organization=organization, name=f"{DEMO_KEY_PREFIX}{timezone.now():%F %T}"
         )
+        endpoint = None
+        if options["webhook_url"]:
+            endpoint = self._demo_endpoint(organization, options["webhook_url"])
+        if options["hmac_key_file"]:
+            path = options["hmac_key_file"]
+            # It signs the organization's webhooks: readable by this user only.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(organization.hmac_key)
         result = {
             "organization_id": str(organization.id),
             "api_key": issued.raw_key,
             "created": created,
             "invoices": organization.invoices.count(),
             "revoked_keys": [api_key.prefix for api_key in earlier],
+            "webhook_url": endpoint.webhook_url if endpoint else None,
         }
         if options["json"]:
             self.stdout.write(json.dumps(result))
@@ -94,6 +118,25 @@ class Command(BaseCommand):
                     f"Revoked the {len(earlier)} demo key(s) printed before "
                     f"({', '.join(k.prefix + '…' for k in earlier)}): only this one works now."
                 )
+            if endpoint:
+                self.stdout.write(
+                    f"Webhooks of every event go to {endpoint.webhook_url} "
+                    "(signed hmac with the organization's key)"
+                )
+
+    @transaction.atomic
+    def _demo_endpoint(self, organization: Organization, url: str) -> WebhookEndpoint:
+        """The demo's one endpoint to the receiver, created once and moved when the
+        receiver's port changes (PORT=8001 make run)."""
+        endpoint = WebhookEndpoint.objects.filter(
+            organization=organization, name=DEMO_ENDPOINT_NAME
+        ).first()
+        data = {"webhook_url": url, "signature_algo": "hmac", "event_types": None}
+        if endpoint is None:
+            return webhook_endpoints.webhook_endpoint_create(
+                organization=organization, data={**data, "name": DEMO_ENDPOINT_NAME}
+            )
+        return webhook_endpoints.webhook_endpoint_update(endpoint=endpoint, data=data)
 
     @transaction.atomic
     def _create_demo(self, rng: random.Random, count: int) -> Organization:
