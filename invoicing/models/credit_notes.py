@@ -85,9 +85,7 @@ class CreditNote(models.Model):
     taxes_amount_cents = models.BigIntegerField(default=0)
     precise_taxes_amount_cents = models.DecimalField(**CREDIT_NOTE_PRECISE, default=0)
     coupons_adjustment_amount_cents = models.BigIntegerField(default=0)
-    precise_coupons_adjustment_amount_cents = models.DecimalField(
-        **CREDIT_NOTE_PRECISE, default=0
-    )
+    precise_coupons_adjustment_amount_cents = models.DecimalField(**CREDIT_NOTE_PRECISE, default=0)
     # ``CreditNote#sub_total_excluding_taxes_amount_cents``: round(items -
     # coupons adjustment), kept as issued.
     sub_total_excluding_taxes_amount_cents = models.BigIntegerField(default=0)
