@@ -770,3 +770,76 @@ def credit_note_stored_pdf_jobs(credit_note_ids) -> dict:
         credit_note_id__in=list(credit_note_ids), is_current=True, state=PdfJob.State.READY
     )
     return {job.credit_note_id: job for job in jobs}
+
+
+# ------------------------------------------------------------------ snapshot
+
+
+def credit_notes_for_snapshot(credit_note_ids) -> dict:
+    """Credit notes by id with everything their snapshot reads, in a fixed
+    number of queries however many (a PDF batch)."""
+    notes = (
+        CreditNote.objects.select_related("invoice", "customer", "organization")
+        .prefetch_related("items__fee", "applied_taxes")
+        .filter(pk__in=list(credit_note_ids))
+    )
+    loaded = {}
+    for note in notes:
+        note.customer.organization = note.organization
+        loaded[note.pk] = note
+    return loaded
+
+
+def credit_note_snapshot(note: CreditNote):
+    """Freeze ``note`` into the renderer's plain-data input."""
+    from invoicing.pdf.credit_note import CreditNoteLine, CreditNoteSnapshot, CreditNoteTax
+    from invoicing.pdf.paper import paper_for
+    from invoicing.services.pdf import _logo_bytes, _party_from
+
+    organization, customer, invoice = note.organization, note.customer, note.invoice
+    return CreditNoteSnapshot(
+        id=str(note.pk),
+        number=note.number,
+        invoice_number=invoice.number or "",
+        invoice_issuing_date=invoice.issuing_date,
+        reason=note.reason,
+        currency=note.currency,
+        issuing_date=note.issuing_date,
+        created_at=note.created_at,
+        locale=customer.document_locale or organization.document_locale or "en",
+        organization=_party_from(organization, name=organization.name),
+        customer=_party_from(customer, name=customer.display_name),
+        description=note.description,
+        purchase_order_number=invoice.purchase_order_number,
+        logo_png=_logo_bytes(organization),
+        invoice_footer=organization.invoice_footer,
+        items=tuple(
+            CreditNoteLine(
+                display_name=item.fee.display_name,
+                description=item.fee.description,
+                amount_cents=item.amount_cents,
+                taxes_rate=item.fee.taxes_rate,
+            )
+            for item in note.items.all()
+        ),
+        applied_taxes=tuple(
+            CreditNoteTax(
+                name=t.tax_name,
+                code=t.tax_code,
+                rate=t.tax_rate,
+                base_amount_cents=t.base_amount_cents,
+                amount_cents=t.amount_cents,
+            )
+            for t in note.applied_taxes.all()
+        ),
+        coupons_adjustment_amount_cents=note.coupons_adjustment_amount_cents,
+        sub_total_excluding_taxes_amount_cents=note.sub_total_excluding_taxes_amount_cents,
+        taxes_amount_cents=note.taxes_amount_cents,
+        total_amount_cents=note.total_amount_cents,
+        credit_amount_cents=note.credit_amount_cents,
+        refund_amount_cents=note.refund_amount_cents,
+        credit_voided_on=(
+            note.voided_at.astimezone(customer.zone).date() if note.voided_at else None
+        ),
+        paper_size=paper_for(customer.country, organization.pdf_paper_size),
+    )

@@ -152,9 +152,24 @@ def _invoice_payload(event: WebhookEvent) -> dict:
     return payload
 
 
+def _credit_note_payload(event: WebhookEvent) -> dict:
+    payload = lago.credit_note_webhook_reordered(dict(event.payload))
+    note = payload.get("credit_note")
+    if isinstance(note, dict):
+        job = PdfJob.objects.filter(
+            credit_note_id=event.object_id, is_current=True, state=PdfJob.State.READY
+        ).first()
+        if job is not None:
+            note["file_url"] = pdf_download_url(job)
+    return payload
+
+
 def webhook_body(event: WebhookEvent) -> bytes:
     """The exact bytes of one attempt: Lago's payload as compact UTF-8 JSON."""
-    payload = _invoice_payload(event) if event.object_type == "invoice" else event.payload
+    if event.object_type == "credit_note":
+        payload = _credit_note_payload(event)
+    else:
+        payload = _invoice_payload(event) if event.object_type == "invoice" else event.payload
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
