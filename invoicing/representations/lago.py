@@ -1036,6 +1036,9 @@ ESTIMATED_CREDIT_NOTE = Shape(
         ),  # fmt: skip
         Field("max_creditable_amount_cents", INTEGER, lambda e, ctx: e.max_creditable_amount_cents),
         Field("max_refundable_amount_cents", INTEGER, lambda e, ctx: e.max_refundable_amount_cents),
+        # lago-python-client requires it (as Lago's OpenAPI does; lago-api's
+        # serializer no longer writes it): offsets are not offered here.
+        constant("max_offsettable_amount_cents", INTEGER, 0),
         Field(
             "coupons_adjustment_amount_cents",
             INTEGER,
