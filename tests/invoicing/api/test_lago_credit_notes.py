@@ -57,7 +57,8 @@ _BASE = {
     "invoice_number": S.STRING,
     "purchase_order_number": _NULLABLE_STRING,
     "issuing_date": S.DATE,
-    "credit_status": {"type": ["string", "null"], "enum": ["available", "consumed", "voided", None]},
+    "credit_status": {"type": ["string", "null"],
+                      "enum": ["available", "consumed", "voided", None]},
     "refund_status": {"type": ["string", "null"], "enum": ["pending", "succeeded", "failed", None]},
     "reason": {"enum": ["duplicated_charge", "product_unsatisfactory", "order_change",
                         "order_cancellation", "fraudulent_charge", "other"]},
@@ -168,7 +169,8 @@ def test_create_show_list_update_void(api, world):
     # ApplyTaxesService: 25.00 + 10.00 at 20 % = 7.00, 10.00 at 5.5 % = 0.55.
     response = _create(
         api, invoice,
-        [{"fee_id": str(fee1.pk), "amount_cents": 2500}, {"fee_id": str(fee2.pk), "amount_cents": 1000}],
+        [{"fee_id": str(fee1.pk), "amount_cents": 2500},
+         {"fee_id": str(fee2.pk), "amount_cents": 1000}],
         reason="duplicated_charge", description="Twice", credit_amount_cents=4255,
     )  # fmt: skip
     assert response.status_code == 200, response.content
@@ -268,7 +270,8 @@ def test_lagos_errors(api, world, organization):
 def test_estimate(api, world):
     invoice, fee1, fee2 = world
     body = {"credit_note": {"invoice_id": str(invoice.pk), "items": [
-        {"fee_id": str(fee1.pk), "amount_cents": 2500}, {"fee_id": str(fee2.pk), "amount_cents": 1000}]}}  # fmt: skip
+        {"fee_id": str(fee1.pk), "amount_cents": 2500},
+        {"fee_id": str(fee2.pk), "amount_cents": 1000}]}}  # fmt: skip
     response = api.post("/api/v1/credit_notes/estimate", body, format="json")
     assert response.status_code == 200, response.content
     _ok(S.envelope("estimated_credit_note", ESTIMATED), response.json())
@@ -334,13 +337,15 @@ def test_void_an_invoice_with_a_credit_note(api, world):
     invoice, _, _ = world
     # Creditable: 150.00 + round(20 % of 100 + 25.5 % of 50) = 182.75.
     too_much = api.post(f"/api/v1/invoices/{invoice.pk}/void",
-                        {"generate_credit_note": True, "credit_amount": 18_276}, format="json")  # fmt: skip
+                        {"generate_credit_note": True, "credit_amount": 18_276},
+                        format="json")  # fmt: skip
     assert too_much.status_code == 422
     assert too_much.json()["error_details"] == {
         "credit_refund_amount": ["total_amount_exceeds_invoice_amount"]
     }
     response = api.post(f"/api/v1/invoices/{invoice.pk}/void",
-                        {"generate_credit_note": True, "credit_amount": 18_275}, format="json")  # fmt: skip
+                        {"generate_credit_note": True, "credit_amount": 18_275},
+                        format="json")  # fmt: skip
     assert response.status_code == 200
     assert response.json()["invoice"]["status"] == "voided"
     # All of it credited: nothing left for a second, voided, credit note.
