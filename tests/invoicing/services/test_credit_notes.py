@@ -239,7 +239,7 @@ def test_bhd_has_three_decimals_and_rounds_half_up(organization):
     assert (note.total_amount_cents, note.credit_amount_cents) == (1_359, 1_359)
 
 
-def test_the_credit_is_applied_to_the_next_invoices(organization, two_rates):
+def test_the_credit_is_applied_to_the_next_invoices(organization, two_rates, api):
     invoice, fee1, fee2 = two_rates
     note = cn.credit_note_create(
         organization=organization,
@@ -271,6 +271,19 @@ def test_the_credit_is_applied_to_the_next_invoices(organization, two_rates):
     assert (stored.credit_notes_amount_cents, stored.total_amount_cents) == (655, 2_945)
     note.refresh_from_db()
     assert (note.balance_amount_cents, note.credit_status) == (0, "consumed")
+    # Lotus's cost_due is what remains to pay: 36.00 - 36.00, 36.00 - 6.55.
+    assert api.get(f"/api/invoices/{first.lotus_id}/").json()["cost_due"] == 0.0
+    assert api.get(f"/api/invoices/{final.lotus_id}/").json()["cost_due"] == 29.45
+    # Lago's invoice lists the credit as lago-api's CreditSerializer does.
+    [listed] = api.get(f"/api/v1/invoices/{final.pk}").json()["invoice"]["credits"]
+    assert listed["amount_cents"] == 655 and listed["before_taxes"] is False
+    assert listed["item"] == {
+        "lago_item_id": str(note.pk),
+        "type": "credit_note",
+        "code": note.number,
+        "name": invoice.number,
+        "description": None,
+    }
     # Nothing left for the one after.
     third = make_invoice(organization, invoice.customer, fees=[FeeInput(add_on_code="next")])
     assert (third.credit_notes_amount_cents, third.total_amount_cents) == (0, 3_600)
