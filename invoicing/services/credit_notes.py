@@ -378,8 +378,12 @@ def _validate(state: _Invoice, amounts: _Amounts, credit: int, refund: int) -> N
 def _check_cents(name: str, value) -> int:
     if value is None:
         return 0
-    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_AMOUNT_CENTS:
+    if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationFailed({name: ["value_is_invalid"]})
+    if value < 0 or value > MAX_AMOUNT_CENTS:
+        # CreditNote's ``numericality: {greater_than_or_equal_to: 0}``, in
+        # lago-api's words (config/locales/en.yml).
+        raise ValidationFailed({name: ["value_is_out_of_range"]})
     return value
 
 

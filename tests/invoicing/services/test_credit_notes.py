@@ -132,6 +132,15 @@ def test_over_crediting_the_invoice_gathers_lagos_errors(organization, two_rates
         credit_amount_cents=18_276,
     )
     assert (note.credit_amount_cents, note.total_amount_cents) == (18_275, 18_275)
+    # A negative amount is out of range (CreditNote's numericality validation).
+    with pytest.raises(ValidationFailed) as raised:
+        cn.credit_note_create(
+            organization=organization,
+            invoice_id=str(invoice.pk),
+            items=[_item(fee1, 100)],
+            credit_amount_cents=-100,
+        )
+    assert raised.value.details == {"credit_amount_cents": ["value_is_out_of_range"]}
     # Nothing left: zero is not positive.
     with pytest.raises(ValidationFailed) as raised:
         cn.credit_note_create(
