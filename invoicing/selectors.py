@@ -872,3 +872,83 @@ def _relate(obj: Model, name: str, other: Model) -> None:
     ``select_related`` links the rows it reads (without the assignment's
     checks)."""
     _field(type(obj), name).set_cached_value(obj, other)
+
+
+# ------------------------------------------------------------ credit notes
+
+
+def credit_note_get(*, organization: Organization, credit_note_id: str):
+    """One of the organization's credit notes with what its Lago body shows."""
+    from invoicing.models import CreditNote
+
+    try:
+        pk = uuid.UUID(str(credit_note_id))
+    except ValueError:
+        raise NotFound("credit_note") from None
+    note = credit_notes_with_details(CreditNote.objects.filter(organization=organization, pk=pk))
+    found = next(iter(note), None)
+    if found is None:
+        raise NotFound("credit_note")
+    return found
+
+
+def credit_notes_with_details(qs):
+    """Credit notes with their invoice, customer, items (and their fees with
+    taxes) and applied taxes, in a fixed number of queries."""
+    return qs.select_related(
+        "invoice", "invoice__organization", "customer", "customer__organization"
+    ).prefetch_related("items__fee__applied_taxes", "applied_taxes")
+
+
+def credit_note_list_filtered(*, organization: Organization, filters: dict):
+    """``CreditNotesQuery``: the organization's finalized credit notes under
+    ``filters`` (already read as lago-api reads them), newest first."""
+    from django.db.models import Q
+
+    from invoicing.models import CreditNote
+
+    qs = CreditNote.objects.filter(organization=organization, status=CreditNote.Status.FINALIZED)
+    f = filters
+    if f.get("currency"):
+        qs = qs.filter(currency=f["currency"])
+    if f.get("customer_external_id") is not None:
+        qs = qs.filter(customer__external_id=f["customer_external_id"])
+    for name in ("reason", "credit_status", "refund_status"):
+        if f.get(name):
+            qs = qs.filter(**{f"{name}__in": f[name]})
+    if f.get("types") is not None:
+        kinds = Q(pk__in=[])
+        if "credit" in f["types"]:
+            kinds |= Q(credit_amount_cents__gt=0)
+        if "refund" in f["types"]:
+            kinds |= Q(refund_amount_cents__gt=0)
+        if "offset" in f["types"]:
+            kinds |= Q(offset_amount_cents__gt=0)
+        qs = qs.filter(kinds)
+    if f.get("invoice_number"):
+        qs = qs.filter(invoice__number=f["invoice_number"])
+    if f.get("purchase_order_number"):
+        qs = qs.filter(invoice__purchase_order_number__iexact=f["purchase_order_number"])
+    if f.get("issuing_date_from"):
+        qs = qs.filter(issuing_date__gte=f["issuing_date_from"])
+    if f.get("issuing_date_to"):
+        qs = qs.filter(issuing_date__lte=f["issuing_date_to"])
+    if f.get("amount_from") is not None:
+        qs = qs.filter(total_amount_cents__gte=f["amount_from"])
+    if f.get("amount_to") is not None:
+        qs = qs.filter(total_amount_cents__lte=f["amount_to"])
+    if f.get("self_billed"):
+        # No invoice here is self-billed.
+        qs = qs.none()
+    term = f.get("search_term")
+    if term:
+        match = Q(number__icontains=term)
+        try:
+            match |= Q(pk=uuid.UUID(term))
+        except ValueError:
+            pass
+        if f.get("customer_external_id") is None:
+            for name in ("name", "firstname", "lastname", "external_id", "email"):
+                match |= Q(**{f"customer__{name}__icontains": term})
+        qs = qs.filter(match)
+    return credit_notes_with_details(qs.order_by("-created_at", "id"))

@@ -301,6 +301,13 @@ class InvoiceAdmin(admin.ModelAdmin):
     # Facet counts are a count per filter choice over every invoice.
     show_facets = admin.ShowFacets.NEVER
     inlines = [FeeInline, InvoiceAppliedTaxInline, CreditInline]
+
+    def get_inline_instances(self, request, obj=None):
+        # The credit notes amending it (admin/credit_notes.py, which imports this module).
+        from invoicing.admin.credit_notes import CreditNoteInline
+
+        inlines = super().get_inline_instances(request, obj)
+        return [*inlines, CreditNoteInline(self.model, self.admin_site)]
     actions = ["regenerate_pdfs_action", "request_missing_pdfs_action",
                "retry_failed_deliveries_action"]  # fmt: skip
     # fmt: off

@@ -1,4 +1,5 @@
 from invoicing.models.catalog import ZERO_RATE_CATEGORIES, AddOn, Customer, Tax, VatCategory
+from invoicing.models.credit_notes import CreditNote, CreditNoteAppliedTax, CreditNoteItem
 from invoicing.models.invoices import (
     Credit,
     Fee,
@@ -20,6 +21,9 @@ __all__ = [
     "AddOn",
     "ApiKey",
     "Credit",
+    "CreditNote",
+    "CreditNoteAppliedTax",
+    "CreditNoteItem",
     "Customer",
     "Fee",
     "FeeAppliedTax",

@@ -290,6 +290,15 @@ class Credit(models.Model):
     code = models.CharField(max_length=255, blank=True)
     name = models.CharField(max_length=255, blank=True)
     amount_cents = models.BigIntegerField()
+    # The credit note whose credit this is (kind "credit_note"), consumed by
+    # this invoice (``Credits::CreditNoteService``).
+    credit_note = models.ForeignKey(
+        "invoicing.CreditNote",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credits",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

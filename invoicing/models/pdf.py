@@ -28,7 +28,17 @@ class PdfJob(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="pdf_jobs")
+    # The document: an invoice, or else a credit note (never both).
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, related_name="pdf_jobs", null=True, blank=True
+    )
+    credit_note = models.ForeignKey(
+        "invoicing.CreditNote",
+        on_delete=models.CASCADE,
+        related_name="pdf_jobs",
+        null=True,
+        blank=True,
+    )
     version = models.PositiveIntegerField(default=1)
     is_current = models.BooleanField(default=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
@@ -65,6 +75,19 @@ class PdfJob(models.Model):
                 fields=["invoice"], condition=Q(is_current=True), name="pdf_job_one_current"
             ),
             models.UniqueConstraint(fields=["invoice", "version"], name="pdf_job_version_unique"),
+            models.UniqueConstraint(
+                fields=["credit_note"],
+                condition=Q(is_current=True),
+                name="pdf_job_credit_note_one_current",
+            ),
+            models.UniqueConstraint(
+                fields=["credit_note", "version"], name="pdf_job_credit_note_version_unique"
+            ),
+            models.CheckConstraint(
+                condition=(Q(invoice__isnull=False) & Q(credit_note__isnull=True))
+                | (Q(invoice__isnull=True) & Q(credit_note__isnull=False)),
+                name="pdf_job_one_document",
+            ),
         ]
         indexes = [
             # The sweep and the operations page look jobs up by state and age.
@@ -73,4 +96,4 @@ class PdfJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"PDF v{self.version} of {self.invoice_id} ({self.state})"
+        return f"PDF v{self.version} of {self.invoice_id or self.credit_note_id} ({self.state})"

@@ -62,6 +62,8 @@ class WebhookEvent(models.Model):
         INVOICE_VOIDED = "invoice.voided"
         INVOICE_PAYMENT_STATUS_UPDATED = "invoice.payment_status_updated"
         INVOICE_DELETED = "invoice.deleted"
+        CREDIT_NOTE_CREATED = "credit_note.created"
+        CREDIT_NOTE_GENERATED = "credit_note.generated"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")

@@ -59,6 +59,9 @@ class OpsSnapshot:
     broker: QueueDepths
     workers: list[WorkerInfo] = field(default_factory=list)
     workers_error: str = ""
+    # Credit notes' current PDF versions by state (they are counted in
+    # pdf_states too): one query on the jobs' credit note index.
+    credit_note_pdf_states: dict[str, int] = field(default_factory=dict)
     elapsed_ms: float = 0.0
     # Of elapsed_ms, the wait for workers to answer (bounded by its timeout).
     workers_ms: float = 0.0
@@ -125,7 +128,7 @@ def ops_snapshot(*, with_workers: bool = True) -> OpsSnapshot:
             WebhookDelivery, "status", list(D.values), [D.PENDING, D.SENDING, D.FAILED], now, Q()
         ),
         oldest_pending_job=PdfJob.objects.filter(state=J.PENDING, is_current=True)
-        .select_related("invoice")
+        .select_related("invoice", "credit_note")
         .order_by("created_at")
         .first(),
         most_overdue_delivery=WebhookDelivery.objects.filter(
@@ -151,6 +154,12 @@ def ops_snapshot(*, with_workers: bool = True) -> OpsSnapshot:
             "error",
         ),
         broker=queue_depths(),
+        credit_note_pdf_states=dict(
+            PdfJob.objects.order_by()
+            .filter(credit_note__isnull=False, is_current=True)
+            .values_list("state")
+            .annotate(n=Count("pk"))
+        ),
     )
     if with_workers and snapshot.broker.reachable:
         asked = time.perf_counter()

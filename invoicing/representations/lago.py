@@ -12,7 +12,16 @@ import datetime as dt
 import functools
 import uuid
 
-from invoicing.models import AddOn, Customer, Fee, Invoice, Organization, Tax, VatCategory
+from invoicing.models import (
+    AddOn,
+    CreditNote,
+    Customer,
+    Fee,
+    Invoice,
+    Organization,
+    Tax,
+    VatCategory,
+)
 from invoicing.representations.declare import (
     BOOLEAN,
     DATE,
@@ -585,6 +594,9 @@ def _credit_item_id(credit, ctx) -> str:
     coupon or credit note objects, only what a credit took; the id is made
     from the organization and the item's code, so every credit of one coupon
     names the same item."""
+    if credit.credit_note_id is not None:
+        # A credit note's credit names the credit note (``Credit#item_id``).
+        return str(credit.credit_note_id)
     organization_id = ctx["invoice"].organization_id
     return str(uuid.uuid5(organization_id, f"{credit.kind}:{credit.code}"))
 
@@ -793,4 +805,259 @@ WEBHOOK_HMAC_KEY = Shape(
 WEBHOOK_PUBLIC_KEY = Shape(
     "WebhookPublicKeyOutput",
     [Field("public_key", STRING, lambda key, ctx: key, help="Base64 of the RSA public key's PEM")],
+)
+
+
+# ------------------------------------------------------------ credit notes
+
+
+def _note_file_url(note, ctx) -> str | None:
+    # As an invoice's: made at read time by the caller, for stored PDFs only.
+    return ctx.get("pdf_urls", {}).get(note.pk)
+
+
+def _note_precise_total(note, ctx) -> str:
+    # ``CreditNote#precise_total``: items - coupons adjustment + taxes, unrounded.
+    return ruby_decimal(note.precise_total_amount_cents)
+
+
+_note = functools.partial(column, model=CreditNote)
+
+CREDIT_NOTE_BASE = Shape(
+    "CreditNoteBaseOutput",
+    [
+        _note("lago_id", UUID, "id", convert=str),
+        Field(
+            "billing_entity_code",
+            STRING,
+            lambda n, ctx: n.invoice.organization.billing_entity_code,
+            reads=((Organization, ("billing_entity_code",)),),
+        ),
+        _note("sequential_id", INTEGER, convert=integer),
+        _note("number", STRING),
+        _note("lago_invoice_id", UUID, "invoice_id", convert=str),
+        Field("invoice_number", STRING, lambda n, ctx: n.invoice.number),
+        # Delegated to the invoice (``CreditNote#purchase_order_number``).
+        Field(
+            "purchase_order_number",
+            STRING,
+            lambda n, ctx: blank_as_null(n.invoice.purchase_order_number),
+            null=True,
+        ),
+        _note("issuing_date", DATE, convert=iso_date),
+        _note("credit_status", STRING, null=True, enum=tuple(CreditNote.CreditStatus.values)),
+        _note(
+            "refund_status",
+            STRING,
+            null=True,
+            enum=tuple(CreditNote.RefundStatus.values),
+            enum_name="CreditNoteRefundStatusEnum",
+        ),
+        _note("reason", STRING, enum=tuple(CreditNote.Reason.values)),
+        _note("description", STRING, convert=blank_as_null, null=True),
+        _note("currency", STRING),
+        _note("total_amount_cents", INTEGER, convert=integer),
+        Field("precise_total_amount_cents", STRING, _note_precise_total),
+        _note("taxes_amount_cents", INTEGER, convert=integer),
+        _note("precise_taxes_amount_cents", STRING, convert=ruby_decimal),
+        _note("sub_total_excluding_taxes_amount_cents", INTEGER, convert=integer),
+        _note("balance_amount_cents", INTEGER, convert=integer),
+        _note("credit_amount_cents", INTEGER, convert=integer),
+        _note("refund_amount_cents", INTEGER, convert=integer),
+        _note("offset_amount_cents", INTEGER, convert=integer),
+        _note("coupons_adjustment_amount_cents", INTEGER, convert=integer),
+        _note("taxes_rate", NUMBER, convert=number),
+        _note("created_at", DATETIME, convert=lago_datetime),
+        _note("updated_at", DATETIME, convert=lago_datetime),
+        Field("file_url", URI, _note_file_url, null=True),
+        _unset("xml_url", URI),
+        constant("self_billed", BOOLEAN, False),
+    ],
+    doc="``V1::CreditNoteSerializer`` without its includes, field order kept.",
+    model=CreditNote,
+)
+
+
+def _note_currency(obj, ctx) -> str:
+    return ctx["credit_note"].currency
+
+
+def _with_note(note, ctx) -> dict:
+    # Items render their fee as the invoice's fees do, with the invoice as parent.
+    return {**ctx, "credit_note": note, "invoice": note.invoice,
+            "invoice_created_at": note.invoice.created_at}  # fmt: skip
+
+
+CREDIT_NOTE_ITEM = Shape(
+    "CreditNoteItemOutput",
+    [
+        column("lago_id", UUID, "id", convert=str),
+        column("amount_cents", INTEGER, convert=integer),
+        column("precise_amount_cents", STRING, convert=ruby_decimal),
+        Field("amount_currency", STRING, _note_currency),
+        Field("fee", FEE, lambda item, ctx: item.fee),
+    ],
+    doc="``V1::CreditNoteItemSerializer``.",
+)
+
+CREDIT_NOTE_APPLIED_TAX = Shape(
+    "CreditNoteAppliedTaxOutput",
+    [
+        column("lago_id", UUID, "id", convert=str),
+        column("lago_credit_note_id", UUID, "credit_note_id", convert=str),
+        column("lago_tax_id", UUID, "tax_id", convert=text, null=True),
+        column("tax_name", STRING, convert=text),
+        column("tax_code", STRING, convert=text),
+        column("tax_rate", NUMBER, convert=number),
+        column("tax_description", STRING, convert=blank_as_null, null=True),
+        column("base_amount_cents", INTEGER, convert=integer),
+        column("amount_cents", INTEGER, convert=integer),
+        Field("amount_currency", STRING, _note_currency),
+        column("created_at", DATETIME, convert=lago_datetime),
+    ],
+    doc="``V1::CreditNotes::AppliedTaxSerializer``.",
+)
+
+_NOTE_CUSTOMER = Field("customer", CUSTOMER, lambda n, ctx: n.customer)
+_NOTE_ITEMS = Field(
+    "items", CREDIT_NOTE_ITEM, lambda n, ctx: n.items.all(), many=True, within=_with_note
+)
+_NOTE_TAXES = Field(
+    "applied_taxes",
+    CREDIT_NOTE_APPLIED_TAX,
+    lambda n, ctx: n.applied_taxes.all(),
+    many=True,
+    within=_with_note,
+)
+
+# The controller's includes: items, applied taxes, error details, customer
+# (``CreditNotesController#include_in_serializer``), in the serializer's order.
+CREDIT_NOTE = CREDIT_NOTE_BASE.extend(
+    "CreditNoteOutput",
+    [_NOTE_CUSTOMER, _NOTE_ITEMS, _NOTE_TAXES, _none_yet("error_details")],
+    doc="The credit note of create, show, update, void and the list.",
+)
+CREDIT_NOTE_CREATED_WEBHOOK = CREDIT_NOTE_BASE.extend(
+    "CreditNoteCreatedWebhookObject",
+    [_NOTE_CUSTOMER, _NOTE_ITEMS, _NOTE_TAXES],
+    doc="``credit_note.created``: the credit note with customer, items and applied taxes.",
+)
+CREDIT_NOTE_GENERATED_WEBHOOK = CREDIT_NOTE_BASE.extend(
+    "CreditNoteGeneratedWebhookObject",
+    [_NOTE_CUSTOMER],
+    doc="``credit_note.generated``: the credit note with its customer.",
+)
+_NOTE_WEBHOOK_SHAPES = {
+    "credit_note.created": CREDIT_NOTE_CREATED_WEBHOOK,
+    "credit_note.generated": CREDIT_NOTE_GENERATED_WEBHOOK,
+}
+
+
+def credit_note_webhook_payload(note, event_type: str) -> dict:
+    """Lago's ``credit_note.*`` payload (``Webhooks::CreditNotes::*Service``).
+    No ``file_url``: each delivery attempt adds a fresh one."""
+    return {
+        "webhook_type": event_type,
+        "object_type": "credit_note",
+        "organization_id": str(note.organization_id),
+        "credit_note": _NOTE_WEBHOOK_SHAPES[event_type].render(note),
+    }
+
+
+def credit_note_webhook_reordered(payload: dict) -> dict:
+    """A stored ``credit_note.*`` payload in Lago's key order again (jsonb
+    does not keep it)."""
+    order = ("webhook_type", "object_type", "organization_id", "credit_note")
+    payload = _ordered(payload, order)
+    note = payload.get("credit_note")
+    if isinstance(note, dict):
+        shape = _NOTE_WEBHOOK_SHAPES.get(payload.get("webhook_type"), CREDIT_NOTE_GENERATED_WEBHOOK)
+        note = _ordered(note, shape.names)
+        if isinstance(note.get("customer"), dict):
+            note["customer"] = _ordered(note["customer"], CUSTOMER.names)
+        for key, child in (("items", CREDIT_NOTE_ITEM), ("applied_taxes", CREDIT_NOTE_APPLIED_TAX)):
+            if isinstance(note.get(key), list):
+                note[key] = [
+                    _ordered(i, child.names) if isinstance(i, dict) else i for i in note[key]
+                ]
+        payload["credit_note"] = note
+    return payload
+
+
+def _estimate_items(estimate, ctx) -> list[dict]:
+    return [
+        {"lago_fee_id": str(fee.pk), "amount_cents": amount} for fee, amount, _ in estimate.items
+    ]
+
+
+ESTIMATED_ITEM = Shape(
+    "EstimatedCreditNoteItemOutput",
+    [
+        Field("lago_fee_id", UUID, lambda i, ctx: i["lago_fee_id"]),
+        Field("amount_cents", INTEGER, lambda i, ctx: i["amount_cents"]),
+    ],
+)
+
+ESTIMATED_APPLIED_TAX = Shape(
+    "EstimatedCreditNoteAppliedTaxOutput",
+    [
+        Field("lago_tax_id", UUID, lambda t, ctx: text(t.source.tax_id), null=True),
+        Field("tax_name", STRING, lambda t, ctx: t.source.tax_name),
+        Field("tax_code", STRING, lambda t, ctx: t.source.tax_code),
+        Field("tax_rate", NUMBER, lambda t, ctx: number(t.source.tax_rate)),
+        Field(
+            "tax_description",
+            STRING,
+            lambda t, ctx: blank_as_null(t.source.tax_description),
+            null=True,
+        ),  # fmt: skip
+        Field("base_amount_cents", INTEGER, lambda t, ctx: t.base_amount_cents),
+        Field("amount_cents", INTEGER, lambda t, ctx: t.amount_cents),
+        Field("amount_currency", STRING, lambda t, ctx: ctx["currency"]),
+    ],
+)
+
+ESTIMATED_CREDIT_NOTE = Shape(
+    "EstimatedCreditNoteOutput",
+    [
+        Field("lago_invoice_id", UUID, lambda e, ctx: str(e.invoice.pk)),
+        Field("invoice_number", STRING, lambda e, ctx: e.invoice.number),
+        Field("currency", STRING, lambda e, ctx: e.invoice.currency),
+        Field("taxes_amount_cents", INTEGER, lambda e, ctx: e.taxes_amount_cents),
+        Field(
+            "precise_taxes_amount_cents",
+            STRING,
+            lambda e, ctx: ruby_decimal(e.precise_taxes_amount_cents),
+        ),  # fmt: skip
+        Field(
+            "sub_total_excluding_taxes_amount_cents",
+            INTEGER,
+            lambda e, ctx: e.sub_total_excluding_taxes_amount_cents,
+        ),  # fmt: skip
+        Field("max_creditable_amount_cents", INTEGER, lambda e, ctx: e.max_creditable_amount_cents),
+        Field("max_refundable_amount_cents", INTEGER, lambda e, ctx: e.max_refundable_amount_cents),
+        # lago-python-client requires it (as Lago's OpenAPI does; lago-api's
+        # serializer no longer writes it): offsets are not offered here.
+        constant("max_offsettable_amount_cents", INTEGER, 0),
+        Field(
+            "coupons_adjustment_amount_cents",
+            INTEGER,
+            lambda e, ctx: e.coupons_adjustment_amount_cents,
+        ),  # fmt: skip
+        Field(
+            "precise_coupons_adjustment_amount_cents",
+            STRING,
+            lambda e, ctx: ruby_decimal(e.precise_coupons_adjustment_amount_cents),
+        ),  # fmt: skip
+        Field("taxes_rate", NUMBER, lambda e, ctx: number(e.taxes_rate)),
+        Field("items", ESTIMATED_ITEM, _estimate_items, many=True),
+        Field(
+            "applied_taxes",
+            ESTIMATED_APPLIED_TAX,
+            lambda e, ctx: e.taxes,
+            many=True,
+            within=lambda e, ctx: {**ctx, "currency": e.invoice.currency},
+        ),
+    ],
+    doc="``V1::CreditNotes::EstimateSerializer``.",
 )

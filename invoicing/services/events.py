@@ -91,3 +91,38 @@ def events_record(
     for delivery in deliveries:
         send_on_commit(DELIVER_WEBHOOK_TASK, str(delivery.pk))
     return events
+
+
+def credit_note_events_record(*, credit_notes: list, event_type: str) -> list[WebhookEvent]:
+    """Record ``event_type`` (``credit_note.*``) for each credit note and one
+    pending delivery per enabled endpoint that wants it, in the caller's
+    transaction, as ``events_record`` does for invoices."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("events must be recorded inside the transaction of the change")
+    if not credit_notes:
+        return []
+    events = [
+        WebhookEvent(
+            organization_id=note.organization_id,
+            event_type=event_type,
+            object_type="credit_note",
+            object_id=note.id,
+            payload=lago.credit_note_webhook_payload(note, event_type),
+        )
+        for note in credit_notes
+    ]
+    endpoints = WebhookEndpoint.objects.filter(
+        organization_id__in={n.organization_id for n in credit_notes}, enabled=True
+    )
+    now = timezone.now()
+    deliveries = [
+        WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now)
+        for event in events
+        for endpoint in endpoints
+        if endpoint.organization_id == event.organization_id and endpoint.wants(event_type)
+    ]
+    WebhookEvent.objects.bulk_create(events)
+    WebhookDelivery.objects.bulk_create(deliveries)
+    for delivery in deliveries:
+        send_on_commit(DELIVER_WEBHOOK_TASK, str(delivery.pk))
+    return events

@@ -60,10 +60,12 @@ def pdf_download_resolve(token: str) -> ResolvedDownload:
     if not isinstance(data, dict) or not isinstance(data.get("j"), str):
         raise DownloadLinkInvalid("invalid download link")
     job = (
-        PdfJob.objects.select_related("invoice")
+        PdfJob.objects.select_related("invoice", "credit_note")
         .filter(pk=data["j"], is_current=True, state=PdfJob.State.READY)
         .first()
     )
     if job is None or job.checksum[:16] != data.get("c"):
         raise DownloadLinkInvalid("this PDF version is no longer available")
+    if job.credit_note_id:
+        return ResolvedDownload(job=job, filename=f"{job.credit_note.number}.pdf")
     return ResolvedDownload(job=job, filename=f"{job.invoice.number or job.invoice_id}.pdf")

@@ -45,6 +45,7 @@ from invoicing.selectors import (
     _table,
     parse_invoice_uuid,
 )
+from invoicing.services.credit_balance import CREDITED_FIELDS, credit_notes_apply
 from invoicing.services.events import event_record
 from invoicing.services.pdf import invoice_pdf_regenerate, invoice_pdf_request
 
@@ -304,6 +305,8 @@ def invoice_create(
     # Made, then finalized, then last updated, in that order, as when the
     # draft was written first and finalized after.
     _stamp(invoice)
+    # The customer's credit notes, taken before numbering (services/credit_balance.py).
+    noted = credit_notes_apply(invoice=invoice, writes=writes) if finalized else []
     settled = False
     if finalized:
         # Numbered before it is written, so that it is written once, finalized.
@@ -385,7 +388,7 @@ def invoice_create(
     writes.insert(credit_rows)
     _prefetched(invoice, "fees", fee_rows)
     _prefetched(invoice, "applied_taxes", applied_taxes)
-    _prefetched(invoice, "credits", credit_rows)
+    _prefetched(invoice, "credits", credit_rows + noted)
     if finalized:
         _finalized(invoice, writes, reads.endpoints, settled=settled)
     writes.run()
@@ -561,10 +564,11 @@ def invoice_finalize_draft(*, organization_id, invoice_id: str) -> Invoice:
     if loaded is None:
         raise NotFound("invoice")
     invoice, endpoints = loaded
+    writes = Writes()
+    credit_notes_apply(invoice=invoice, writes=writes)
     settled = _number(invoice, invoice.organization, invoice.customer.today())
     _touch(invoice)
-    writes = Writes()
-    writes.update(invoice, FINALIZING_FIELDS)
+    writes.update(invoice, (*FINALIZING_FIELDS, *CREDITED_FIELDS))
     _finalized(invoice, writes, endpoints, settled=settled)
     writes.run()
     return invoice

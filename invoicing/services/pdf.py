@@ -24,7 +24,7 @@ from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
 from invoicing.pdf.errors import SnapshotInconsistent
 from invoicing.pdf.paper import paper_for
-from invoicing.services.events import events_record
+from invoicing.services.events import credit_note_events_record, events_record
 from invoicing.signals import pdf_job_finished
 
 if TYPE_CHECKING:
@@ -181,6 +181,8 @@ def page_count(pdf: bytes) -> int:
 def storage_key(job: PdfJob, checksum: str) -> str:
     # Deterministic (a re-run overwrites the same object) and unguessable
     # (the invoice id is a random UUID); the checksum names the version.
+    if job.credit_note_id:
+        return f"credit_notes/{job.organization_id}/{job.credit_note_id}/{checksum}.pdf"
     return f"invoices/{job.organization_id}/{job.invoice_id}/{checksum}.pdf"
 
 
@@ -251,6 +253,8 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
     invoice's cost; each job still succeeds or fails on its own.
     """
     from invoicing.pdf import RENDERER_VERSION, render_invoice_pdf
+    from invoicing.pdf.credit_note import render_credit_note_pdf
+    from invoicing.services import credit_notes
 
     job_ids = [str(j) for j in job_ids]
     claimed = _claim(job_ids, timezone.now(), take_waiting=take_waiting)
@@ -258,7 +262,11 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
     if not claimed:
         return list(results.values())
     jobs = list(PdfJob.objects.filter(pk__in=claimed).order_by("created_at"))
-    invoices = _load_for_snapshot([job.invoice_id for job in jobs])
+    invoices = _load_for_snapshot([job.invoice_id for job in jobs if job.invoice_id])
+    # Credit notes' jobs ride the same batches (services/credit_notes.py).
+    notes = credit_notes.credit_notes_for_snapshot(
+        j.credit_note_id for j in jobs if j.credit_note_id
+    )
 
     rendered: list[_Rendered] = []
     # The claim leased every job of the batch for one lease; a long batch
@@ -271,10 +279,14 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             _renew_leases(jobs[index:], lease_s)
             renewed = time.monotonic()
         try:
-            invoice = invoices[job.invoice_id]
-            job.invoice = invoice
             started = time.perf_counter()
-            pdf = render_invoice_pdf(invoice_snapshot(invoice))
+            if job.credit_note_id:
+                invoice = notes[job.credit_note_id]
+                pdf = render_credit_note_pdf(credit_notes.credit_note_snapshot(invoice))
+            else:
+                invoice = invoices[job.invoice_id]
+                job.invoice = invoice
+                pdf = render_invoice_pdf(invoice_snapshot(invoice))
             render_ms = int((time.perf_counter() - started) * 1000)
             checksum = hashlib.sha256(pdf).hexdigest()
             key = storage_key(job, checksum)
@@ -325,8 +337,12 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
                     str(r.job.pk), "skipped", "lost the job before finishing"
                 )
         events_record(
-            invoices=[r.invoice for r in finished],
+            invoices=[r.invoice for r in finished if not r.job.credit_note_id],
             event_type=WebhookEvent.EventType.INVOICE_GENERATED,
+        )
+        credit_note_events_record(
+            credit_notes=[r.invoice for r in finished if r.job.credit_note_id],
+            event_type=WebhookEvent.EventType.CREDIT_NOTE_GENERATED,
         )
     for r in finished:
         job_id = str(r.job.pk)

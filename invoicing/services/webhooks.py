@@ -57,6 +57,7 @@ from invoicing import selectors
 from invoicing.dispatch import DELIVER_WEBHOOK_TASK, send, send_on_commit
 from invoicing.errors import NotAllowed
 from invoicing.models import (
+    PdfJob,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
@@ -152,12 +153,26 @@ def _invoice_payload(event: WebhookEvent, stored_pdfs: dict | None) -> dict:
     return payload
 
 
+def _credit_note_payload(event: WebhookEvent) -> dict:
+    payload = lago.credit_note_webhook_reordered(dict(event.payload))
+    note = payload.get("credit_note")
+    if isinstance(note, dict):
+        job = PdfJob.objects.filter(
+            credit_note_id=event.object_id, is_current=True, state=PdfJob.State.READY
+        ).first()
+        if job is not None:
+            note["file_url"] = pdf_download_url(job)
+    return payload
+
+
 def webhook_body(event: WebhookEvent, stored_pdfs: dict | None = None) -> bytes:
     """The exact bytes of one attempt: Lago's payload as compact UTF-8 JSON.
     ``stored_pdfs``: the stored PDF jobs by invoice id, when the caller read them for a
     whole claim at once (``_stored_pdfs``); else this reads the one it needs."""
     if event.object_type == "invoice":
         payload = _invoice_payload(event, stored_pdfs)
+    elif event.object_type == "credit_note":
+        payload = _credit_note_payload(event)
     else:
         payload = event.payload
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

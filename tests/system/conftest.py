@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 
 from invoicing.models import Invoice, PdfJob, WebhookEndpoint
-from invoicing.services import pdf, webhook_endpoints
+from invoicing.services import credit_notes, pdf, webhook_endpoints
 from tests.factories import (
     make_add_on,
     make_customer,
@@ -33,6 +34,7 @@ class Tenant:
     endpoint: WebhookEndpoint
     # Strings that name this tenant's objects and nothing else.
     secrets: list[str] = field(default_factory=list)
+    credit_note: object = None
 
     @property
     def auth(self) -> dict[str, str]:
@@ -46,6 +48,7 @@ class Tenant:
             "code": self.tax.code,
             "invoice_id": str(self.final.id),
             "endpoint_id": str(self.endpoint.id),
+            "credit_note_id": str(self.credit_note.id),
         }
 
 
@@ -65,6 +68,18 @@ def make_tenant(tag: str, *, with_pdf: bool = False) -> Tenant:
         data={"webhook_url": f"https://{tag.lower()}-secret-hook.example.com/hooks"},
     )
     final.refresh_from_db()
+    items = [credit_notes.ItemInput(str(final.fees.get().id), Decimal(100))]
+    estimate = credit_notes.credit_note_estimate(
+        organization=organization, invoice_id=str(final.id), items=items
+    )
+    credit_note = credit_notes.credit_note_create(
+        organization=organization,
+        invoice_id=str(final.id),
+        items=items,
+        credit_amount_cents=estimate.max_creditable_amount_cents,
+    )
+    if with_pdf:
+        pdf.pdf_job_run(job_id=str(PdfJob.objects.get(credit_note=credit_note, is_current=True).pk))
     secrets = [
         customer.external_id,
         tax.code,
@@ -77,8 +92,11 @@ def make_tenant(tag: str, *, with_pdf: bool = False) -> Tenant:
         str(endpoint.id),
         endpoint.webhook_url,
         organization.name,
+        str(credit_note.id),
+        credit_note.id.hex,
     ]
-    return Tenant(organization, key, customer, tax, add_on, final, draft, endpoint, secrets)
+    return Tenant(organization, key, customer, tax, add_on, final, draft, endpoint, secrets,
+                  credit_note)  # fmt: skip
 
 
 @pytest.fixture

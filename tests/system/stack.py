@@ -515,11 +515,16 @@ class Stack:
         return _retry(run)
 
     def stored_files(self, organization_id: str) -> dict[str, list[Path]]:
-        """The object store's PDFs of one organization, by invoice id."""
-        base = self.root / "var" / "files" / "invoices" / organization_id
-        if not base.exists():
-            return {}
-        return {d.name: sorted(d.glob("*.pdf")) for d in base.iterdir() if d.is_dir()}
+        """The object store's PDFs of one organization, by invoice or credit
+        note id (each has a folder of its own)."""
+        found = {}
+        for kind in ("invoices", "credit_notes"):
+            base = self.root / "var" / "files" / kind / organization_id
+            if base.exists():
+                found.update(
+                    {d.name: sorted(d.glob("*.pdf")) for d in base.iterdir() if d.is_dir()}
+                )
+        return found
 
     # -- driving it as a client would
 
@@ -639,13 +644,22 @@ class Stack:
                 f"a gap in the numbers of {scope}"
             )
 
+        # Credit notes have PDFs of their own, as invoices do.
+        notes = {
+            row[0]
+            for row in self.sql(
+                "SELECT id::text FROM invoicing_creditnote WHERE organization_id = %s", org
+            )
+        }
         jobs = self.sql(
-            "SELECT invoice_id::text, storage_key, checksum FROM invoicing_pdfjob"
-            " WHERE organization_id = %s AND is_current",
+            "SELECT coalesce(invoice_id, credit_note_id)::text, storage_key, checksum"
+            " FROM invoicing_pdfjob WHERE organization_id = %s AND is_current",
             org,
         )
         by_invoice = {invoice_id: (key, checksum) for invoice_id, key, checksum in jobs}
-        assert set(by_invoice) == {i for i, _, _ in invoices}, "a finalized invoice without a PDF"
+        assert set(by_invoice) == {i for i, _, _ in invoices} | notes, (
+            "a finalized invoice or a credit note without a PDF"
+        )
         files = self.stored_files(org)
         for invoice_id, (key, checksum) in by_invoice.items():
             stored = files.get(invoice_id, [])
@@ -664,7 +678,11 @@ class Stack:
             org,
         )
         generated = {obj: n for kind, obj, n in events if kind == "invoice.generated"}
-        assert generated == dict.fromkeys(by_invoice, 1), "not one invoice.generated per invoice"
+        assert generated == dict.fromkeys(set(by_invoice) - notes, 1), (
+            "not one invoice.generated per invoice"
+        )
+        generated = {obj: n for kind, obj, n in events if kind == "credit_note.generated"}
+        assert generated == dict.fromkeys(notes, 1), "not one credit_note.generated per credit note"
 
         deliveries = self.sql(
             "SELECT d.id::text, e.event_type, e.object_id::text, p.webhook_url"
@@ -687,6 +705,7 @@ class Stack:
                     assert (r.webhook_type, r.object_id) == (kind, object_id)
         return {
             "invoices": len(invoices),
+            "credit_notes": len(notes),
             "events": event_count,
             "deliveries": len(deliveries),
             "received": sum(len(r.received) for r in receivers),

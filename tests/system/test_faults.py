@@ -74,13 +74,20 @@ def test_a_quiet_run_reconciles(live_stack, receivers):
     """The baseline the fault tests depart from: no fault, everything settles."""
     tenant = live_stack.tenant("quiet", webhook_urls=tuple(r.url for r in receivers))
     api = live_stack.session(tenant)
-    for _ in range(5):
-        api.create_invoice(tenant.customer)
+    created = [api.create_invoice(tenant.customer) for _ in range(5)]
+    # Two of them credited (12,500 each, no tax): credit notes of their own.
+    for invoice in created[:2]:
+        fee_id = invoice["fees"][0]["lago_id"]
+        response = api.post("/api/v1/credit_notes", json={"credit_note": {
+            "invoice_id": invoice["lago_id"], "credit_amount_cents": 2_500,
+            "items": [{"fee_id": fee_id, "amount_cents": 2_500}]}})  # fmt: skip
+        assert response.status_code == 200, response.text
     counts = live_stack.reconcile(tenant, receivers)
-    # invoice.created and invoice.generated for each invoice, to both endpoints.
-    assert counts["invoices"] == 5
-    assert counts["events"] == 10
-    assert counts["deliveries"] == 20
+    # invoice.created and invoice.generated for each invoice, credit_note.created
+    # and credit_note.generated for each credit note, to both endpoints.
+    assert (counts["invoices"], counts["credit_notes"]) == (5, 2)
+    assert counts["events"] == 14
+    assert counts["deliveries"] == 28
 
 
 def test_sigkill_the_pdf_worker_mid_render(live_stack, receivers):

@@ -9,7 +9,16 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from invoicing.models import AddOn, Customer, Fee, Invoice, PdfJob, Tax, WebhookEndpoint
+from invoicing.models import (
+    AddOn,
+    CreditNote,
+    Customer,
+    Fee,
+    Invoice,
+    PdfJob,
+    Tax,
+    WebhookEndpoint,
+)
 from tests.system.conftest import Tenant
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db]
@@ -52,6 +61,7 @@ def _spellings(victim: Tenant) -> dict[str, list[str]]:
         "code": [victim.tax.code, victim.add_on.code],
         "invoice_id": invoice_ids,
         "endpoint_id": [str(victim.endpoint.id), victim.endpoint.id.hex],
+        "credit_note_id": [str(victim.credit_note.id), victim.credit_note.id.hex],
     }
 
 
@@ -62,6 +72,7 @@ ANY_BODY = {
     "add_on": {"name": "pwned", "amount_cents": 1},
     "invoice": {"payment_status": "succeeded"},
     "webhook_endpoint": {"name": "pwned"},
+    "credit_note": {"refund_status": "succeeded"},
     "customer_id": "pwned",
     "email": "pwned@example.com",
 }
@@ -79,6 +90,7 @@ def _victim_rows(victim: Tenant) -> dict:
             (Fee, "invoice__organization"),
             (WebhookEndpoint, "organization"),
             (PdfJob, "invoice__organization"),
+            (CreditNote, "organization"),
         )
     }
 

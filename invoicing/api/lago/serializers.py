@@ -534,6 +534,14 @@ def billing_entity_codes(query) -> list[str] | None:
     return [value] if isinstance(value, str) else list(value)
 
 
+class InvoiceVoidInput(serializers.Serializer):
+    """Schema only: ``Invoices::VoidService``'s parameters, at the body's top level."""
+
+    generate_credit_note = serializers.BooleanField(required=False)
+    credit_amount = serializers.IntegerField(required=False)
+    refund_amount = serializers.IntegerField(required=False)
+
+
 # ---------------------------------------------------------------- output
 #
 # Each output shape is declared once, in invoicing/representations/lago.py;

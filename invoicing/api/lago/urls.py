@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from invoicing.api.lago import views
+from invoicing.api.lago import credit_notes, views
 from invoicing.api.lago.errors import not_found_view
 
 urlpatterns = [
@@ -18,6 +18,18 @@ urlpatterns = [
     path("invoices/<str:invoice_id>/download", views.InvoiceDownloadApi.as_view()),
     # lago-api's newer name for the same action.
     path("invoices/<str:invoice_id>/download_pdf", views.InvoiceDownloadApi.as_view()),
+    path("credit_notes", credit_notes.CreditNotesApi.as_view()),
+    path("credit_notes/estimate", credit_notes.CreditNoteEstimateApi.as_view()),
+    path("credit_notes/<str:credit_note_id>", credit_notes.CreditNoteApi.as_view()),
+    path("credit_notes/<str:credit_note_id>/void", credit_notes.CreditNoteVoidApi.as_view()),
+    path(
+        "credit_notes/<str:credit_note_id>/download", credit_notes.CreditNoteDownloadApi.as_view()
+    ),
+    path(
+        "credit_notes/<str:credit_note_id>/download_pdf",
+        credit_notes.CreditNoteDownloadApi.as_view(),
+    ),
+    path("customers/<str:external_id>/credit_notes", credit_notes.CustomerCreditNotesApi.as_view()),
     path("webhook_endpoints", views.WebhookEndpointsApi.as_view()),
     path("webhook_endpoints/<str:endpoint_id>", views.WebhookEndpointApi.as_view()),
     path(

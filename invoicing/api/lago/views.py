@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,6 +23,7 @@ from invoicing.models import Invoice, PdfJob, WebhookEndpoint
 from invoicing.representations import lago
 from invoicing.services import (
     catalog,
+    credit_notes,
     invoices,
     organizations,
     pdf,
@@ -547,13 +549,35 @@ class InvoiceFinalizeApi(LagoApi):
         return _invoice_response(invoice, invoice.organization, pdf_urls={})
 
 
+def _void_body(request) -> dict:
+    """The void's optional parameters; a client that sends none may send no
+    body, or one of any type (Rails ignores it), so none is never an error."""
+    try:
+        data = request.data
+    except UnsupportedMediaType:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class InvoiceVoidApi(LagoApi):
     @extend_schema(
-        request=None, responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 405)
+        request=s.InvoiceVoidInput,
+        responses=_responses(_wrapped("invoice", s.InvoiceOutput), 404, 405, 422),
+        description=(
+            "With `generate_credit_note`, a credit note of `credit_amount` and `refund_amount` "
+            "(cents) is issued over the fees pro rata, and the rest creditable is credited by a "
+            "credit note voided at once; 422 `total_amount_exceeds_invoice_amount` when the "
+            "amounts exceed what is creditable or refundable."
+        ),
     )
     def post(self, request, invoice_id: str):
         invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id)
-        return _invoice_response(invoices.invoice_void(invoice=invoice), self.organization)
+        # Rails' params: the query and the body's top level (``void_params``).
+        params = {**request.query_params.dict(), **_void_body(request)}
+        voided = credit_notes.invoice_void_with_credit_note(
+            organization=self.organization, invoice=invoice, params=params
+        )
+        return _invoice_response(voided, self.organization)
 
 
 class InvoiceDownloadApi(LagoApi):
