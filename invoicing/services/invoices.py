@@ -1170,13 +1170,16 @@ def _create_reads(
     if codes:
         add_on_columns = _columns(AddOn, "a")
         width = len(add_on_columns)
-        # A row per tax of each add-on (the first column is the add-on's id).
+        # A row per tax of each add-on (the first column is the add-on's id, as the driver
+        # gives it: a UUID on PostgreSQL, hex text on SQLite, so rows are grouped by that
+        # raw value and the lists keyed by the converted pk).
+        by_raw_id: dict = {}
         for row in next(results):
-            taxes = reads.add_on_taxes.get(row[0])
+            taxes = by_raw_id.get(row[0])
             if taxes is None:
                 add_on = add_on_columns.instance(row[:width])
                 reads.add_ons[add_on.code] = add_on
-                taxes = reads.add_on_taxes[add_on.pk] = []
+                taxes = by_raw_id[row[0]] = reads.add_on_taxes[add_on.pk] = []
             taxes += _taxes_of([row], width)
     if tax_codes:
         reads.named_taxes = {t.code: t for t in _taxes_of(next(results), 0)}
