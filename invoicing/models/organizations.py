@@ -87,6 +87,17 @@ class Organization(models.Model):
     # Last organization-wide sequential id handed out; only changed under a
     # row lock held by invoice finalization.
     last_sequential_id = models.PositiveBigIntegerField(default=0, editable=False)
+    # E-invoicing (EN 16931): when on, every finalized invoice is a Factur-X
+    # PDF (PDF/A-3b with its CII XML) with a UBL (Peppol BIS 3.0) XML beside
+    # it, and finalizing refuses an invoice that lacks a mandatory element.
+    einvoicing_enabled = models.BooleanField(default=False)
+    # The seller's Peppol endpoint (BT-34) and its scheme (an EAS code such as
+    # 0088, 9930 or EM).
+    electronic_address = models.CharField(max_length=255, blank=True)
+    electronic_address_scheme = models.CharField(max_length=8, blank=True)
+    # Where the buyer pays (BG-16/BG-17): credit transfer to this account.
+    iban = models.CharField(max_length=34, blank=True)
+    bic = models.CharField(max_length=11, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

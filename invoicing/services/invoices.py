@@ -46,7 +46,7 @@ from invoicing.selectors import (
     parse_invoice_uuid,
 )
 from invoicing.services.events import event_record
-from invoicing.services.pdf import invoice_pdf_regenerate, invoice_pdf_request
+from invoicing.services.pdf import einvoice_check, invoice_pdf_regenerate, invoice_pdf_request
 
 try:
     import psycopg
@@ -325,6 +325,7 @@ def invoice_create(
             item_code=add_on.code,
             item_name=add_on.name,
             item_description=add_on.description,
+            unit_code=add_on.unit_code,
             invoice_display_name=(
                 fee.invoice_display_name
                 if fee.invoice_display_name is not None
@@ -387,6 +388,8 @@ def invoice_create(
     _prefetched(invoice, "applied_taxes", applied_taxes)
     _prefetched(invoice, "credits", credit_rows)
     if finalized:
+        # Before any write: the numbering's bump rolls back with the refusal.
+        einvoice_check(invoice=invoice)
         _finalized(invoice, writes, reads.endpoints, settled=settled)
     writes.run()
     return invoice
@@ -561,6 +564,7 @@ def invoice_finalize_draft(*, organization_id, invoice_id: str) -> Invoice:
     if loaded is None:
         raise NotFound("invoice")
     invoice, endpoints = loaded
+    einvoice_check(invoice=invoice)
     settled = _number(invoice, invoice.organization, invoice.customer.today())
     _touch(invoice)
     writes = Writes()

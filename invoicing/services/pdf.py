@@ -15,11 +15,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 from django.utils import timezone
 
 from invoicing.dispatch import RENDER_BATCH_SIZE, RENDER_PDF_TASK, render_on_commit, send
-from invoicing.errors import NotAllowed
+from invoicing.errors import NotAllowed, ValidationFailed
 from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
 from invoicing.pdf.errors import SnapshotInconsistent
@@ -441,6 +441,20 @@ def pdf_jobs_sweep(*, limit: int = 500) -> SweepResult:
 # ----------------------------------------------------------------- snapshot
 
 
+def einvoice_check(*, invoice: Invoice) -> None:
+    """Refuse to finalize an invoice of an organization with e-invoicing on
+    that could not be a valid EN 16931 e-invoice (``ValidationFailed``
+    naming each missing datum); nothing for the others. Reads the
+    invoice's lines as the caller loaded them."""
+    if not invoice.organization.einvoicing_enabled:
+        return
+    from invoicing.einvoice.readiness import einvoice_missing
+
+    missing = einvoice_missing(invoice_snapshot(invoice, with_logo=False))
+    if missing:
+        raise ValidationFailed(missing)
+
+
 def _party_from(obj, *, name: str) -> snap.Party:
     return snap.Party(
         name=name,
@@ -457,7 +471,15 @@ def _party_from(obj, *, name: str) -> snap.Party:
             zipcode=obj.zipcode,
             country=obj.country,
         ),
+        electronic_address=obj.electronic_address,
+        electronic_address_scheme=obj.electronic_address_scheme,
     )
+
+
+def _fee_vat_category(fee) -> str:
+    # EN 16931 gives a line one VAT category: a fee with one tax has it.
+    taxes = fee.applied_taxes.all()
+    return taxes[0].vat_category_code if len(taxes) == 1 else ""
 
 
 def _logo_bytes(organization) -> bytes | None:
@@ -486,18 +508,27 @@ def _load_for_snapshot(invoice_ids: list) -> dict:
         # time zone (and the webhook payload) would otherwise make.
         invoice.customer.organization = invoice.organization
         loaded[invoice.pk] = invoice
+    # An e-invoice gives each line its tax's VAT category: one more query for
+    # the fees' taxes, only for organizations that issue e-invoices.
+    einvoiced = [i for i in loaded.values() if i.organization.einvoicing_enabled]
+    if einvoiced:
+        prefetch_related_objects(
+            [fee for invoice in einvoiced for fee in invoice.fees.all()], "applied_taxes"
+        )
     return loaded
 
 
-def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
+def invoice_snapshot(invoice: Invoice, *, with_logo: bool = True) -> snap.InvoiceSnapshot:
     """Freeze ``invoice`` into the renderer's plain-data input (loading its
-    fees, taxes and credits unless the caller already did)."""
+    fees, taxes and credits unless the caller already did); ``with_logo``
+    False spares reading the logo file (a check that prints nothing)."""
     if "fees" not in getattr(invoice, "_prefetched_objects_cache", {}):
         invoice = _load_for_snapshot([invoice.pk])[invoice.pk]
     organization, customer = invoice.organization, invoice.customer
     # Every date the PDF prints is a day in the customer's time zone (the
     # issuing and due dates already are).
     tz = customer.zone
+    einvoicing = organization.einvoicing_enabled
     credit_labels = {
         Credit.Kind.COUPON: "coupon",
         Credit.Kind.CREDIT_NOTE: "credit_note",
@@ -518,7 +549,7 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
         organization=_party_from(organization, name=organization.name),
         customer=_party_from(customer, name=customer.display_name),
         purchase_order_number=invoice.purchase_order_number,
-        logo_png=_logo_bytes(organization),
+        logo_png=_logo_bytes(organization) if with_logo else None,
         invoice_footer=organization.invoice_footer,
         metadata=tuple(
             snap.MetadataItem(key=m["key"], value=m["value"])
@@ -538,6 +569,9 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
                 taxes_amount_cents=fee.taxes_amount_cents,
                 plan_name=fee.plan_name,
                 subscription_id=fee.external_subscription_id,
+                unit_code=fee.unit_code,
+                vat_category_code=_fee_vat_category(fee) if einvoicing else "",
+                coupons_amount_cents=fee.precise_coupons_amount_cents,
             )
             for fee in invoice.fees.all()
         ),
@@ -571,4 +605,13 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
         total_paid_amount_cents=invoice.total_paid_amount_cents,
         total_due_amount_cents=invoice.total_due_amount_cents,
         paper_size=paper_for(customer.country, organization.pdf_paper_size),
+        einvoice=(
+            snap.EInvoiceTerms(
+                buyer_reference=customer.buyer_reference,
+                iban=organization.iban,
+                bic=organization.bic,
+            )
+            if einvoicing
+            else None
+        ),
     )
