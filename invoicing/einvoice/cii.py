@@ -10,58 +10,64 @@ from __future__ import annotations
 import datetime as dt
 
 from invoicing.einvoice.document import Document, build_document, decimal_text
-from invoicing.einvoice.xml import Builder
+from invoicing.einvoice.xml import Writer
 from invoicing.pdf.snapshot import InvoiceSnapshot, Party
 
 # The EN 16931 profile's guideline identifier (BT-24), as Factur-X 1.0 names it.
 GUIDELINE_EN16931 = "urn:cen.eu:en16931:2017"
 
-_B = Builder(
-    {
-        "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
-        "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
-        "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
-        "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
-    }
-)
+NAMESPACES = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
 
 
-def _date(parent, name: str, day: dt.date) -> None:
-    holder = _B.sub(parent, name)
-    _B.sub(holder, "udt:DateTimeString", day.strftime("%Y%m%d"), format="102")
+def _date(w: Writer, name: str, day: dt.date) -> None:
+    w.raw(
+        f'<{name}><udt:DateTimeString format="102">{day:%Y%m%d}</udt:DateTimeString></{name}>'
+    )
 
 
-def _party(parent, name: str, party: Party, *, with_vat_id: bool) -> None:
-    node = _B.sub(parent, name)
-    _B.sub(node, "ram:Name", party.legal_name or party.name)  # BT-27 / BT-44
+def _party(w: Writer, name: str, party: Party, *, with_vat_id: bool) -> None:
+    w.open(name)
+    w.leaf("ram:Name", party.legal_name or party.name)  # BT-27 / BT-44
     if party.legal_number:  # BT-30 / BT-47
-        legal = _B.sub(node, "ram:SpecifiedLegalOrganization")
-        _B.sub(legal, "ram:ID", party.legal_number)
+        w.open("ram:SpecifiedLegalOrganization")
+        w.leaf("ram:ID", party.legal_number)
         if party.legal_name and party.name and party.name != party.legal_name:
-            _B.sub(legal, "ram:TradingBusinessName", party.name)  # BT-28 / BT-45
-    address = _B.sub(node, "ram:PostalTradeAddress")  # BG-5 / BG-8
+            w.leaf("ram:TradingBusinessName", party.name)  # BT-28 / BT-45
+        w.close("ram:SpecifiedLegalOrganization")
     a = party.address
-    _B.opt(address, "ram:PostcodeCode", a.zipcode)
-    _B.opt(address, "ram:LineOne", a.line1)
-    _B.opt(address, "ram:LineTwo", a.line2)
-    _B.opt(address, "ram:CityName", a.city)
-    _B.sub(address, "ram:CountryID", a.country)
-    _B.opt(address, "ram:CountrySubDivisionName", a.state)
+    w.open("ram:PostalTradeAddress")  # BG-5 / BG-8
+    w.opt("ram:PostcodeCode", a.zipcode)
+    w.opt("ram:LineOne", a.line1)
+    w.opt("ram:LineTwo", a.line2)
+    w.opt("ram:CityName", a.city)
+    w.leaf("ram:CountryID", a.country)
+    w.opt("ram:CountrySubDivisionName", a.state)
+    w.close("ram:PostalTradeAddress")
     if party.electronic_address:  # BT-34 / BT-49
-        uri = _B.sub(node, "ram:URIUniversalCommunication")
-        _B.sub(uri, "ram:URIID", party.electronic_address, schemeID=party.electronic_address_scheme)
+        w.open("ram:URIUniversalCommunication")
+        w.leaf("ram:URIID", party.electronic_address, schemeID=party.electronic_address_scheme)
+        w.close("ram:URIUniversalCommunication")
     if with_vat_id and party.tax_identification_number:  # BT-31 / BT-48
-        registration = _B.sub(node, "ram:SpecifiedTaxRegistration")
-        _B.sub(
-            registration, "ram:ID", party.tax_identification_number.replace(" ", ""), schemeID="VA"
-        )
+        w.open("ram:SpecifiedTaxRegistration")
+        w.leaf("ram:ID", party.tax_identification_number.replace(" ", ""), schemeID="VA")
+        w.close("ram:SpecifiedTaxRegistration")
+    w.close(name)
 
 
-def _tax(parent, category: str, rate) -> None:
-    _B.sub(parent, "ram:TypeCode", "VAT")
-    _B.sub(parent, "ram:CategoryCode", category)
-    if rate is not None:
-        _B.sub(parent, "ram:RateApplicablePercent", decimal_text(rate))
+def _tax(category: str, rate) -> str:
+    percent = (
+        f"<ram:RateApplicablePercent>{decimal_text(rate)}</ram:RateApplicablePercent>"
+        if rate is not None
+        else ""
+    )
+    return (
+        f"<ram:TypeCode>VAT</ram:TypeCode><ram:CategoryCode>{category}</ram:CategoryCode>{percent}"
+    )
 
 
 def build_cii(snapshot: InvoiceSnapshot) -> bytes:
@@ -70,108 +76,137 @@ def build_cii(snapshot: InvoiceSnapshot) -> bytes:
 
 def cii_from_document(d: Document) -> bytes:
     s = d.snapshot
-    currency = s.currency
-    root = _B.root("rsm:CrossIndustryInvoice")
-    context = _B.sub(root, "rsm:ExchangedDocumentContext")
-    guideline = _B.sub(context, "ram:GuidelineSpecifiedDocumentContextParameter")
-    _B.sub(guideline, "ram:ID", GUIDELINE_EN16931)  # BT-24
-
-    header = _B.sub(root, "rsm:ExchangedDocument")
-    _B.sub(header, "ram:ID", s.number)  # BT-1
-    _B.sub(header, "ram:TypeCode", d.type_code)  # BT-3
-    _date(header, "ram:IssueDateTime", s.issuing_date)  # BT-2
+    amount = d.amount
+    w = Writer("rsm:CrossIndustryInvoice", NAMESPACES)
+    w.raw(
+        "<rsm:ExchangedDocumentContext><ram:GuidelineSpecifiedDocumentContextParameter>"
+        f"<ram:ID>{GUIDELINE_EN16931}</ram:ID>"  # BT-24
+        "</ram:GuidelineSpecifiedDocumentContextParameter></rsm:ExchangedDocumentContext>"
+    )
+    w.open("rsm:ExchangedDocument")
+    w.leaf("ram:ID", s.number)  # BT-1
+    w.leaf("ram:TypeCode", d.type_code)  # BT-3
+    _date(w, "ram:IssueDateTime", s.issuing_date)  # BT-2
     if s.invoice_footer.strip():  # BT-22
-        note = _B.sub(header, "ram:IncludedNote")
-        _B.sub(note, "ram:Content", s.invoice_footer.strip())
+        w.open("ram:IncludedNote")
+        w.leaf("ram:Content", s.invoice_footer.strip())
+        w.close("ram:IncludedNote")
+    w.close("rsm:ExchangedDocument")
 
-    transaction = _B.sub(root, "rsm:SupplyChainTradeTransaction")
+    w.open("rsm:SupplyChainTradeTransaction")
     for line in d.lines:  # BG-25
-        item = _B.sub(transaction, "ram:IncludedSupplyChainTradeLineItem")
-        doc = _B.sub(item, "ram:AssociatedDocumentLineDocument")
-        _B.sub(doc, "ram:LineID", str(line.index))  # BT-126
-        product = _B.sub(item, "ram:SpecifiedTradeProduct")
-        _B.sub(product, "ram:Name", line.name or "-")  # BT-153
-        _B.opt(product, "ram:Description", line.description)  # BT-154
-        agreement = _B.sub(item, "ram:SpecifiedLineTradeAgreement")
-        price = _B.sub(agreement, "ram:NetPriceProductTradePrice")
-        _B.sub(price, "ram:ChargeAmount", decimal_text(line.price))  # BT-146
-        delivery = _B.sub(item, "ram:SpecifiedLineTradeDelivery")
-        _B.sub(
-            delivery, "ram:BilledQuantity", decimal_text(line.quantity), unitCode=line.unit_code
-        )  # BT-129, BT-130
-        settlement = _B.sub(item, "ram:SpecifiedLineTradeSettlement")
-        _tax(_B.sub(settlement, "ram:ApplicableTradeTax"), line.category, line.rate)  # BG-30
+        w.raw(
+            "<ram:IncludedSupplyChainTradeLineItem><ram:AssociatedDocumentLineDocument>"
+            f"<ram:LineID>{line.index}</ram:LineID></ram:AssociatedDocumentLineDocument>"  # BT-126
+            "<ram:SpecifiedTradeProduct>"
+        )
+        w.leaf("ram:Name", line.name or "-")  # BT-153
+        w.opt("ram:Description", line.description)  # BT-154
+        w.raw(
+            "</ram:SpecifiedTradeProduct><ram:SpecifiedLineTradeAgreement>"
+            "<ram:NetPriceProductTradePrice>"
+            f"<ram:ChargeAmount>{decimal_text(line.price)}</ram:ChargeAmount>"  # BT-146
+            "</ram:NetPriceProductTradePrice></ram:SpecifiedLineTradeAgreement>"
+            "<ram:SpecifiedLineTradeDelivery>"
+        )
+        w.leaf("ram:BilledQuantity", decimal_text(line.quantity), unitCode=line.unit_code)
+        w.raw(
+            "</ram:SpecifiedLineTradeDelivery><ram:SpecifiedLineTradeSettlement>"
+            f"<ram:ApplicableTradeTax>{_tax(line.category, line.rate)}</ram:ApplicableTradeTax>"
+        )  # BG-30
         if line.start or line.end:  # BG-26
-            period = _B.sub(settlement, "ram:BillingSpecifiedPeriod")
+            w.open("ram:BillingSpecifiedPeriod")
             if line.start:
-                _date(period, "ram:StartDateTime", line.start)
+                _date(w, "ram:StartDateTime", line.start)
             if line.end:
-                _date(period, "ram:EndDateTime", line.end)
-        summation = _B.sub(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation")
-        _B.sub(summation, "ram:LineTotalAmount", d.amount(line.net_cents))  # BT-131
+                _date(w, "ram:EndDateTime", line.end)
+            w.close("ram:BillingSpecifiedPeriod")
+        w.raw(
+            "<ram:SpecifiedTradeSettlementLineMonetarySummation>"
+            f"<ram:LineTotalAmount>{amount(line.net_cents)}</ram:LineTotalAmount>"  # BT-131
+            "</ram:SpecifiedTradeSettlementLineMonetarySummation>"
+            "</ram:SpecifiedLineTradeSettlement></ram:IncludedSupplyChainTradeLineItem>"
+        )
 
-    agreement = _B.sub(transaction, "ram:ApplicableHeaderTradeAgreement")
+    w.open("ram:ApplicableHeaderTradeAgreement")
     terms = s.einvoice
     if terms and terms.buyer_reference:
-        _B.sub(agreement, "ram:BuyerReference", terms.buyer_reference)  # BT-10
-    _party(agreement, "ram:SellerTradeParty", s.organization, with_vat_id=d.with_vat_ids)
-    _party(agreement, "ram:BuyerTradeParty", s.customer, with_vat_id=d.with_vat_ids)
+        w.leaf("ram:BuyerReference", terms.buyer_reference)  # BT-10
+    _party(w, "ram:SellerTradeParty", s.organization, with_vat_id=d.with_vat_ids)
+    _party(w, "ram:BuyerTradeParty", s.customer, with_vat_id=d.with_vat_ids)
     if s.purchase_order_number:  # BT-13
-        order = _B.sub(agreement, "ram:BuyerOrderReferencedDocument")
-        _B.sub(order, "ram:IssuerAssignedID", s.purchase_order_number)
+        w.open("ram:BuyerOrderReferencedDocument")
+        w.leaf("ram:IssuerAssignedID", s.purchase_order_number)
+        w.close("ram:BuyerOrderReferencedDocument")
+    w.close("ram:ApplicableHeaderTradeAgreement")
 
-    delivery = _B.sub(transaction, "ram:ApplicableHeaderTradeDelivery")
+    w.open("ram:ApplicableHeaderTradeDelivery")
     if any(v.category == "K" for v in d.vat):
         # BR-IC-12: an intra-community supply names the country delivered to.
-        ship_to = _B.sub(delivery, "ram:ShipToTradeParty")
-        address = _B.sub(ship_to, "ram:PostalTradeAddress")
-        _B.sub(address, "ram:CountryID", s.customer.address.country)
+        w.raw("<ram:ShipToTradeParty><ram:PostalTradeAddress>")
+        w.leaf("ram:CountryID", s.customer.address.country)
+        w.raw("</ram:PostalTradeAddress></ram:ShipToTradeParty>")
     if d.delivery_date:  # BT-72
-        event = _B.sub(delivery, "ram:ActualDeliverySupplyChainEvent")
-        _date(event, "ram:OccurrenceDateTime", d.delivery_date)
+        w.open("ram:ActualDeliverySupplyChainEvent")
+        _date(w, "ram:OccurrenceDateTime", d.delivery_date)
+        w.close("ram:ActualDeliverySupplyChainEvent")
+    w.close("ram:ApplicableHeaderTradeDelivery")
 
-    settlement = _B.sub(transaction, "ram:ApplicableHeaderTradeSettlement")
-    _B.sub(settlement, "ram:PaymentReference", s.number)  # BT-83
-    _B.sub(settlement, "ram:InvoiceCurrencyCode", currency)  # BT-5
+    w.open("ram:ApplicableHeaderTradeSettlement")
+    w.leaf("ram:PaymentReference", s.number)  # BT-83
+    w.leaf("ram:InvoiceCurrencyCode", s.currency)  # BT-5
     if terms and terms.iban:  # BG-16, BG-17
-        means = _B.sub(settlement, "ram:SpecifiedTradeSettlementPaymentMeans")
-        _B.sub(means, "ram:TypeCode", d.payment_means_code)  # BT-81
-        account = _B.sub(means, "ram:PayeePartyCreditorFinancialAccount")
-        _B.sub(account, "ram:IBANID", terms.iban.replace(" ", ""))  # BT-84
+        w.open("ram:SpecifiedTradeSettlementPaymentMeans")
+        w.leaf("ram:TypeCode", d.payment_means_code)  # BT-81
+        w.open("ram:PayeePartyCreditorFinancialAccount")
+        w.leaf("ram:IBANID", terms.iban.replace(" ", ""))  # BT-84
+        w.close("ram:PayeePartyCreditorFinancialAccount")
         if terms.bic:
-            bank = _B.sub(means, "ram:PayeeSpecifiedCreditorFinancialInstitution")
-            _B.sub(bank, "ram:BICID", terms.bic.replace(" ", ""))  # BT-86
+            w.open("ram:PayeeSpecifiedCreditorFinancialInstitution")
+            w.leaf("ram:BICID", terms.bic.replace(" ", ""))  # BT-86
+            w.close("ram:PayeeSpecifiedCreditorFinancialInstitution")
+        w.close("ram:SpecifiedTradeSettlementPaymentMeans")
     for entry in d.vat:  # BG-23
-        tax = _B.sub(settlement, "ram:ApplicableTradeTax")
-        _B.sub(tax, "ram:CalculatedAmount", d.amount(entry.tax_cents))  # BT-117
-        _B.sub(tax, "ram:TypeCode", "VAT")
-        _B.opt(tax, "ram:ExemptionReason", entry.exemption_reason)  # BT-120
-        _B.sub(tax, "ram:BasisAmount", d.amount(entry.taxable_cents))  # BT-116
-        _B.sub(tax, "ram:CategoryCode", entry.category)  # BT-118
-        _B.opt(tax, "ram:ExemptionReasonCode", entry.exemption_code)  # BT-121
+        w.open("ram:ApplicableTradeTax")
+        w.leaf("ram:CalculatedAmount", amount(entry.tax_cents))  # BT-117
+        w.leaf("ram:TypeCode", "VAT")
+        w.opt("ram:ExemptionReason", entry.exemption_reason)  # BT-120
+        w.leaf("ram:BasisAmount", amount(entry.taxable_cents))  # BT-116
+        w.leaf("ram:CategoryCode", entry.category)  # BT-118
+        w.opt("ram:ExemptionReasonCode", entry.exemption_code)  # BT-121
         if entry.rate is not None:
-            _B.sub(tax, "ram:RateApplicablePercent", decimal_text(entry.rate))  # BT-119
+            w.leaf("ram:RateApplicablePercent", decimal_text(entry.rate))  # BT-119
+        w.close("ram:ApplicableTradeTax")
     if d.period:  # BG-14
-        period = _B.sub(settlement, "ram:BillingSpecifiedPeriod")
-        _date(period, "ram:StartDateTime", d.period[0])
-        _date(period, "ram:EndDateTime", d.period[1])
+        w.open("ram:BillingSpecifiedPeriod")
+        _date(w, "ram:StartDateTime", d.period[0])
+        _date(w, "ram:EndDateTime", d.period[1])
+        w.close("ram:BillingSpecifiedPeriod")
     for allowance in d.allowances:  # BG-20
-        node = _B.sub(settlement, "ram:SpecifiedTradeAllowanceCharge")
-        indicator = _B.sub(node, "ram:ChargeIndicator")
-        _B.sub(indicator, "udt:Indicator", "false")
-        _B.sub(node, "ram:ActualAmount", d.amount(allowance.amount_cents))  # BT-92
-        _B.sub(node, "ram:Reason", allowance.reason)  # BT-97
-        _tax(_B.sub(node, "ram:CategoryTradeTax"), allowance.category, allowance.rate)
-    payment_terms = _B.sub(settlement, "ram:SpecifiedTradePaymentTerms")
-    _date(payment_terms, "ram:DueDateDateTime", s.payment_due_date)  # BT-9
-    totals = _B.sub(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
-    _B.sub(totals, "ram:LineTotalAmount", d.amount(d.line_total_cents))  # BT-106
+        w.raw(
+            "<ram:SpecifiedTradeAllowanceCharge><ram:ChargeIndicator>"
+            "<udt:Indicator>false</udt:Indicator></ram:ChargeIndicator>"
+            f"<ram:ActualAmount>{amount(allowance.amount_cents)}</ram:ActualAmount>"  # BT-92
+        )
+        w.leaf("ram:Reason", allowance.reason)  # BT-97
+        w.raw(
+            f"<ram:CategoryTradeTax>{_tax(allowance.category, allowance.rate)}"
+            "</ram:CategoryTradeTax></ram:SpecifiedTradeAllowanceCharge>"
+        )
+    w.open("ram:SpecifiedTradePaymentTerms")
+    _date(w, "ram:DueDateDateTime", s.payment_due_date)  # BT-9
+    w.close("ram:SpecifiedTradePaymentTerms")
+    w.open("ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    w.leaf("ram:LineTotalAmount", amount(d.line_total_cents))  # BT-106
     if d.allowances:
-        _B.sub(totals, "ram:AllowanceTotalAmount", d.amount(d.allowance_total_cents))  # BT-107
-    _B.sub(totals, "ram:TaxBasisTotalAmount", d.amount(d.tax_basis_cents))  # BT-109
-    _B.sub(totals, "ram:TaxTotalAmount", d.amount(d.tax_total_cents), currencyID=currency)
-    _B.sub(totals, "ram:GrandTotalAmount", d.amount(d.grand_total_cents))  # BT-112
+        w.leaf("ram:AllowanceTotalAmount", amount(d.allowance_total_cents))  # BT-107
+    w.leaf("ram:TaxBasisTotalAmount", amount(d.tax_basis_cents))  # BT-109
+    w.leaf("ram:TaxTotalAmount", amount(d.tax_total_cents), currencyID=s.currency)  # BT-110
+    w.leaf("ram:GrandTotalAmount", amount(d.grand_total_cents))  # BT-112
     if d.paid_cents:
-        _B.sub(totals, "ram:TotalPrepaidAmount", d.amount(d.paid_cents))  # BT-113
-    _B.sub(totals, "ram:DuePayableAmount", d.amount(d.due_cents))  # BT-115
-    return _B.serialize(root)
+        w.leaf("ram:TotalPrepaidAmount", amount(d.paid_cents))  # BT-113
+    w.leaf("ram:DuePayableAmount", amount(d.due_cents))  # BT-115
+    w.close("ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    w.close("ram:ApplicableHeaderTradeSettlement")
+    w.close("rsm:SupplyChainTradeTransaction")
+    return w.bytes()

@@ -20,8 +20,9 @@ INVALID = "value_is_invalid"
 
 # BR-CO-9: a VAT identifier starts with its country's ISO code (EL for Greece).
 _VAT_ID = re.compile(r"^[A-Z]{2}[0-9A-Za-z+*.]{2,}$")
-# Peppol's electronic address schemes are ISO 6523 ICDs (4 digits) or EM.
-_EAS = re.compile(r"^([0-9]{4}|EM)$")
+# Peppol's electronic address schemes (EAS) are 4-digit codes; its list
+# (PEPPOL-EN16931-CL008) no longer has EM (e-mail).
+_EAS = re.compile(r"^[0-9]{4}$")
 # UN/ECE Recommendation 20 codes: 2 or 3 letters and digits.
 _UNIT = re.compile(r"^[0-9A-Z]{2,3}$")
 _IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[0-9A-Z]{10,30}$")

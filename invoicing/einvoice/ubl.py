@@ -5,7 +5,7 @@ the business term each carries is named beside it (EN 16931-1)."""
 from __future__ import annotations
 
 from invoicing.einvoice.document import Document, build_document, decimal_text
-from invoicing.einvoice.xml import Builder
+from invoicing.einvoice.xml import Writer
 from invoicing.pdf.snapshot import InvoiceSnapshot, Party
 
 # BT-24 and BT-23 as Peppol BIS Billing 3.0 fixes them (PEPPOL-EN16931-R004,
@@ -13,54 +13,60 @@ from invoicing.pdf.snapshot import InvoiceSnapshot, Party
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 
-_B = Builder(
-    {
-        "": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
-        "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
-        "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-    }
-)
+NAMESPACES = {
+    "": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+}
 
 
-def _tax_category(parent, name: str, category: str, rate, reason: str = "", code: str = ""):
-    node = _B.sub(parent, name)
-    _B.sub(node, "cbc:ID", category)
+def _tax_category(w: Writer, name: str, category: str, rate, reason="", code="") -> None:
+    w.open(name)
+    w.leaf("cbc:ID", category)
     if rate is not None:
-        _B.sub(node, "cbc:Percent", decimal_text(rate))
-    _B.opt(node, "cbc:TaxExemptionReasonCode", code)
-    _B.opt(node, "cbc:TaxExemptionReason", reason)
-    scheme = _B.sub(node, "cac:TaxScheme")
-    _B.sub(scheme, "cbc:ID", "VAT")
+        w.leaf("cbc:Percent", decimal_text(rate))
+    w.opt("cbc:TaxExemptionReasonCode", code)
+    w.opt("cbc:TaxExemptionReason", reason)
+    w.raw("<cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>")
+    w.close(name)
 
 
-def _party(parent, name: str, party: Party, *, with_vat_id: bool) -> None:
-    holder = _B.sub(parent, name)
-    node = _B.sub(holder, "cac:Party")
-    _B.sub(
-        node, "cbc:EndpointID", party.electronic_address, schemeID=party.electronic_address_scheme
+def _party(w: Writer, name: str, party: Party, *, with_vat_id: bool) -> None:
+    w.open(name)
+    w.open("cac:Party")
+    w.leaf(
+        "cbc:EndpointID", party.electronic_address, schemeID=party.electronic_address_scheme
     )  # BT-34 / BT-49
     if party.name and party.name != party.legal_name:  # BT-28 / BT-45
-        party_name = _B.sub(node, "cac:PartyName")
-        _B.sub(party_name, "cbc:Name", party.name)
+        w.open("cac:PartyName")
+        w.leaf("cbc:Name", party.name)
+        w.close("cac:PartyName")
     a = party.address
-    address = _B.sub(node, "cac:PostalAddress")  # BG-5 / BG-8
-    _B.opt(address, "cbc:StreetName", a.line1)
-    _B.opt(address, "cbc:AdditionalStreetName", a.line2)
-    _B.opt(address, "cbc:CityName", a.city)
-    _B.opt(address, "cbc:PostalZone", a.zipcode)
-    _B.opt(address, "cbc:CountrySubentity", a.state)
-    country = _B.sub(address, "cac:Country")
-    _B.sub(country, "cbc:IdentificationCode", a.country)
+    w.open("cac:PostalAddress")  # BG-5 / BG-8
+    w.opt("cbc:StreetName", a.line1)
+    w.opt("cbc:AdditionalStreetName", a.line2)
+    w.opt("cbc:CityName", a.city)
+    w.opt("cbc:PostalZone", a.zipcode)
+    w.opt("cbc:CountrySubentity", a.state)
+    w.open("cac:Country")
+    w.leaf("cbc:IdentificationCode", a.country)
+    w.close("cac:Country")
+    w.close("cac:PostalAddress")
     if with_vat_id and party.tax_identification_number:  # BT-31 / BT-48
-        scheme = _B.sub(node, "cac:PartyTaxScheme")
-        _B.sub(scheme, "cbc:CompanyID", party.tax_identification_number.replace(" ", ""))
-        _B.sub(_B.sub(scheme, "cac:TaxScheme"), "cbc:ID", "VAT")
-    legal = _B.sub(node, "cac:PartyLegalEntity")
-    _B.sub(legal, "cbc:RegistrationName", party.legal_name or party.name)  # BT-27 / BT-44
-    _B.opt(legal, "cbc:CompanyID", party.legal_number)  # BT-30 / BT-47
+        w.open("cac:PartyTaxScheme")
+        w.leaf("cbc:CompanyID", party.tax_identification_number.replace(" ", ""))
+        w.raw("<cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>")
+        w.close("cac:PartyTaxScheme")
+    w.open("cac:PartyLegalEntity")
+    w.leaf("cbc:RegistrationName", party.legal_name or party.name)  # BT-27 / BT-44
+    w.opt("cbc:CompanyID", party.legal_number)  # BT-30 / BT-47
+    w.close("cac:PartyLegalEntity")
     if party.email:
-        contact = _B.sub(node, "cac:Contact")
-        _B.sub(contact, "cbc:ElectronicMail", party.email)
+        w.open("cac:Contact")
+        w.leaf("cbc:ElectronicMail", party.email)
+        w.close("cac:Contact")
+    w.close("cac:Party")
+    w.close(name)
 
 
 def build_ubl(snapshot: InvoiceSnapshot) -> bytes:
@@ -69,95 +75,108 @@ def build_ubl(snapshot: InvoiceSnapshot) -> bytes:
 
 def ubl_from_document(d: Document) -> bytes:
     s = d.snapshot
-    currency = s.currency
-    root = _B.root("Invoice")
-    _B.sub(root, "cbc:CustomizationID", CUSTOMIZATION_ID)
-    _B.sub(root, "cbc:ProfileID", PROFILE_ID)
-    _B.sub(root, "cbc:ID", s.number)  # BT-1
-    _B.sub(root, "cbc:IssueDate", s.issuing_date.isoformat())  # BT-2
-    _B.sub(root, "cbc:DueDate", s.payment_due_date.isoformat())  # BT-9
-    _B.sub(root, "cbc:InvoiceTypeCode", d.type_code)  # BT-3
-    _B.opt(root, "cbc:Note", s.invoice_footer)  # BT-22
-    _B.sub(root, "cbc:DocumentCurrencyCode", currency)  # BT-5
+    amount = d.amount
+    money = f' currencyID="{s.currency}"'
+    w = Writer("Invoice", NAMESPACES)
+    w.raw(
+        f"<cbc:CustomizationID>{CUSTOMIZATION_ID}</cbc:CustomizationID>"
+        f"<cbc:ProfileID>{PROFILE_ID}</cbc:ProfileID>"
+    )
+    w.leaf("cbc:ID", s.number)  # BT-1
+    w.leaf("cbc:IssueDate", s.issuing_date.isoformat())  # BT-2
+    w.leaf("cbc:DueDate", s.payment_due_date.isoformat())  # BT-9
+    w.leaf("cbc:InvoiceTypeCode", d.type_code)  # BT-3
+    w.opt("cbc:Note", s.invoice_footer)  # BT-22
+    w.leaf("cbc:DocumentCurrencyCode", s.currency)  # BT-5
     terms = s.einvoice
     if terms and terms.buyer_reference:
-        _B.sub(root, "cbc:BuyerReference", terms.buyer_reference)  # BT-10
+        w.leaf("cbc:BuyerReference", terms.buyer_reference)  # BT-10
     if d.period:  # BG-14
-        period = _B.sub(root, "cac:InvoicePeriod")
-        _B.sub(period, "cbc:StartDate", d.period[0].isoformat())
-        _B.sub(period, "cbc:EndDate", d.period[1].isoformat())
+        w.raw(
+            f"<cac:InvoicePeriod><cbc:StartDate>{d.period[0].isoformat()}</cbc:StartDate>"
+            f"<cbc:EndDate>{d.period[1].isoformat()}</cbc:EndDate></cac:InvoicePeriod>"
+        )
     if s.purchase_order_number:  # BT-13
-        _B.sub(_B.sub(root, "cac:OrderReference"), "cbc:ID", s.purchase_order_number)
-    _party(root, "cac:AccountingSupplierParty", s.organization, with_vat_id=d.with_vat_ids)
-    _party(root, "cac:AccountingCustomerParty", s.customer, with_vat_id=d.with_vat_ids)
+        w.open("cac:OrderReference")
+        w.leaf("cbc:ID", s.purchase_order_number)
+        w.close("cac:OrderReference")
+    _party(w, "cac:AccountingSupplierParty", s.organization, with_vat_id=d.with_vat_ids)
+    _party(w, "cac:AccountingCustomerParty", s.customer, with_vat_id=d.with_vat_ids)
     is_intra_eu = any(v.category == "K" for v in d.vat)
     if d.delivery_date or is_intra_eu:  # BG-13
-        delivery = _B.sub(root, "cac:Delivery")
-        if d.delivery_date:
-            _B.sub(delivery, "cbc:ActualDeliveryDate", d.delivery_date.isoformat())  # BT-72
+        w.open("cac:Delivery")
+        if d.delivery_date:  # BT-72
+            w.leaf("cbc:ActualDeliveryDate", d.delivery_date.isoformat())
         if is_intra_eu:  # BR-IC-12
-            location = _B.sub(delivery, "cac:DeliveryLocation")
-            address = _B.sub(location, "cac:Address")
-            country = _B.sub(address, "cac:Country")
-            _B.sub(country, "cbc:IdentificationCode", s.customer.address.country)
+            w.raw("<cac:DeliveryLocation><cac:Address><cac:Country>")
+            w.leaf("cbc:IdentificationCode", s.customer.address.country)
+            w.raw("</cac:Country></cac:Address></cac:DeliveryLocation>")
+        w.close("cac:Delivery")
     if terms and terms.iban:  # BG-16
-        means = _B.sub(root, "cac:PaymentMeans")
-        _B.sub(means, "cbc:PaymentMeansCode", d.payment_means_code)  # BT-81
-        _B.sub(means, "cbc:PaymentID", s.number)  # BT-83
-        account = _B.sub(means, "cac:PayeeFinancialAccount")
-        _B.sub(account, "cbc:ID", terms.iban.replace(" ", ""))  # BT-84
+        w.open("cac:PaymentMeans")
+        w.leaf("cbc:PaymentMeansCode", d.payment_means_code)  # BT-81
+        w.leaf("cbc:PaymentID", s.number)  # BT-83
+        w.open("cac:PayeeFinancialAccount")
+        w.leaf("cbc:ID", terms.iban.replace(" ", ""))  # BT-84
         if terms.bic:
-            branch = _B.sub(account, "cac:FinancialInstitutionBranch")
-            _B.sub(branch, "cbc:ID", terms.bic.replace(" ", ""))  # BT-86
+            w.open("cac:FinancialInstitutionBranch")
+            w.leaf("cbc:ID", terms.bic.replace(" ", ""))  # BT-86
+            w.close("cac:FinancialInstitutionBranch")
+        w.close("cac:PayeeFinancialAccount")
+        w.close("cac:PaymentMeans")
     for allowance in d.allowances:  # BG-20
-        node = _B.sub(root, "cac:AllowanceCharge")
-        _B.sub(node, "cbc:ChargeIndicator", "false")
-        _B.sub(node, "cbc:AllowanceChargeReason", allowance.reason)  # BT-97
-        _B.sub(node, "cbc:Amount", d.amount(allowance.amount_cents), currencyID=currency)
-        _tax_category(node, "cac:TaxCategory", allowance.category, allowance.rate)
-    tax_total = _B.sub(root, "cac:TaxTotal")
-    _B.sub(tax_total, "cbc:TaxAmount", d.amount(d.tax_total_cents), currencyID=currency)
+        w.raw("<cac:AllowanceCharge><cbc:ChargeIndicator>false</cbc:ChargeIndicator>")
+        w.leaf("cbc:AllowanceChargeReason", allowance.reason)  # BT-97
+        w.raw(f"<cbc:Amount{money}>{amount(allowance.amount_cents)}</cbc:Amount>")  # BT-92
+        _tax_category(w, "cac:TaxCategory", allowance.category, allowance.rate)
+        w.close("cac:AllowanceCharge")
+    w.raw(f"<cac:TaxTotal><cbc:TaxAmount{money}>{amount(d.tax_total_cents)}</cbc:TaxAmount>")
     for entry in d.vat:  # BG-23
-        subtotal = _B.sub(tax_total, "cac:TaxSubtotal")
-        _B.sub(subtotal, "cbc:TaxableAmount", d.amount(entry.taxable_cents), currencyID=currency)
-        _B.sub(subtotal, "cbc:TaxAmount", d.amount(entry.tax_cents), currencyID=currency)
+        w.raw(
+            f"<cac:TaxSubtotal><cbc:TaxableAmount{money}>{amount(entry.taxable_cents)}"
+            f"</cbc:TaxableAmount><cbc:TaxAmount{money}>{amount(entry.tax_cents)}</cbc:TaxAmount>"
+        )
         _tax_category(
-            subtotal,
-            "cac:TaxCategory",
-            entry.category,
-            entry.rate,
-            entry.exemption_reason,
-            entry.exemption_code,
-        )
-    totals = _B.sub(root, "cac:LegalMonetaryTotal")
-    _B.sub(totals, "cbc:LineExtensionAmount", d.amount(d.line_total_cents), currencyID=currency)
-    _B.sub(totals, "cbc:TaxExclusiveAmount", d.amount(d.tax_basis_cents), currencyID=currency)
-    _B.sub(totals, "cbc:TaxInclusiveAmount", d.amount(d.grand_total_cents), currencyID=currency)
-    if d.allowances:
-        _B.sub(
-            totals, "cbc:AllowanceTotalAmount", d.amount(d.allowance_total_cents),
-            currencyID=currency,
+            w, "cac:TaxCategory", entry.category, entry.rate,
+            entry.exemption_reason, entry.exemption_code,
         )  # fmt: skip
-    if d.paid_cents:
-        _B.sub(totals, "cbc:PrepaidAmount", d.amount(d.paid_cents), currencyID=currency)
-    _B.sub(totals, "cbc:PayableAmount", d.amount(d.due_cents), currencyID=currency)
-    for line in d.lines:  # BG-25
-        node = _B.sub(root, "cac:InvoiceLine")
-        _B.sub(node, "cbc:ID", str(line.index))
-        _B.sub(
-            node, "cbc:InvoicedQuantity", decimal_text(line.quantity), unitCode=line.unit_code
+        w.close("cac:TaxSubtotal")
+    w.close("cac:TaxTotal")
+    w.raw(
+        "<cac:LegalMonetaryTotal>"
+        f"<cbc:LineExtensionAmount{money}>{amount(d.line_total_cents)}</cbc:LineExtensionAmount>"
+        f"<cbc:TaxExclusiveAmount{money}>{amount(d.tax_basis_cents)}</cbc:TaxExclusiveAmount>"
+        f"<cbc:TaxInclusiveAmount{money}>{amount(d.grand_total_cents)}</cbc:TaxInclusiveAmount>"
+    )
+    if d.allowances:
+        w.raw(
+            f"<cbc:AllowanceTotalAmount{money}>{amount(d.allowance_total_cents)}"
+            "</cbc:AllowanceTotalAmount>"
         )
-        _B.sub(node, "cbc:LineExtensionAmount", d.amount(line.net_cents), currencyID=currency)
+    if d.paid_cents:
+        w.raw(f"<cbc:PrepaidAmount{money}>{amount(d.paid_cents)}</cbc:PrepaidAmount>")
+    w.raw(
+        f"<cbc:PayableAmount{money}>{amount(d.due_cents)}</cbc:PayableAmount>"
+        "</cac:LegalMonetaryTotal>"
+    )
+    for line in d.lines:  # BG-25
+        w.raw(f"<cac:InvoiceLine><cbc:ID>{line.index}</cbc:ID>")
+        w.leaf("cbc:InvoicedQuantity", decimal_text(line.quantity), unitCode=line.unit_code)
+        w.raw(f"<cbc:LineExtensionAmount{money}>{amount(line.net_cents)}</cbc:LineExtensionAmount>")
         if line.start or line.end:  # BG-26
-            period = _B.sub(node, "cac:InvoicePeriod")
+            w.open("cac:InvoicePeriod")
             if line.start:
-                _B.sub(period, "cbc:StartDate", line.start.isoformat())
+                w.leaf("cbc:StartDate", line.start.isoformat())
             if line.end:
-                _B.sub(period, "cbc:EndDate", line.end.isoformat())
-        item = _B.sub(node, "cac:Item")
-        _B.opt(item, "cbc:Description", line.description)  # BT-154
-        _B.sub(item, "cbc:Name", line.name or "-")  # BT-153
-        _tax_category(item, "cac:ClassifiedTaxCategory", line.category, line.rate)
-        price = _B.sub(node, "cac:Price")
-        _B.sub(price, "cbc:PriceAmount", decimal_text(line.price), currencyID=currency)
-    return _B.serialize(root)
+                w.leaf("cbc:EndDate", line.end.isoformat())
+            w.close("cac:InvoicePeriod")
+        w.open("cac:Item")
+        w.opt("cbc:Description", line.description)  # BT-154
+        w.leaf("cbc:Name", line.name or "-")  # BT-153
+        _tax_category(w, "cac:ClassifiedTaxCategory", line.category, line.rate)
+        w.close("cac:Item")
+        w.raw(
+            f"<cac:Price><cbc:PriceAmount{money}>{decimal_text(line.price)}</cbc:PriceAmount>"
+            "</cac:Price></cac:InvoiceLine>"
+        )
+    return w.bytes()

@@ -1,37 +1,70 @@
-"""A small element builder over lxml: the documents are a few hundred
-elements, written once per invoice version."""
+"""A streaming XML writer for the e-invoices: tags are written in document
+order into one list of strings, joined once. A one-page invoice's CII is
+about 200 elements: lxml's per-element calls took 0.6 ms of it, an element
+tree in Python as much; writing the strings straight costs a fraction, which
+matters against a 3 ms page render (the issue's budget is 20 %)."""
 
 from __future__ import annotations
 
-from lxml import etree
+import re
+
+# XML 1.0 has no way to write these (W3C XML 1.0, production [2]): dropped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# Most values need neither: one search tells.
+_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ATTR = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
 
 
-class Builder:
-    def __init__(self, namespaces: dict[str, str]) -> None:
-        self.ns = namespaces
-        # lxml names the default namespace None.
-        self.nsmap = {prefix or None: uri for prefix, uri in namespaces.items()}
+def text(value: str) -> str:
+    """``value`` as element content."""
+    if _SPECIAL.search(value):
+        return _NOT_XML.sub("", value).translate(_TEXT)
+    return value
 
-    def _tag(self, name: str) -> str:
-        prefix, _, local = name.rpartition(":")
-        return f"{{{self.ns[prefix]}}}{local}"
 
-    def root(self, name: str) -> etree._Element:
-        return etree.Element(self._tag(name), nsmap=self.nsmap)
+def _attrs(attrs: dict[str, str]) -> str:
+    return "".join(
+        f' {key}="{_NOT_XML.sub("", value).translate(_ATTR)}"'
+        for key, value in attrs.items()
+        if value
+    )
 
-    def sub(self, parent, name: str, text: str | None = None, **attrs) -> etree._Element:
-        element = etree.SubElement(
-            parent, self._tag(name), {k: v for k, v in attrs.items() if v}
+
+class Writer:
+    """Names carry their prefixes (``ram:Name``); ``start`` declares every
+    namespace on the root, the default one under the prefix ""."""
+
+    def __init__(self, root: str, namespaces: dict[str, str]) -> None:
+        declarations = "".join(
+            f' xmlns{":" + prefix if prefix else ""}="{uri}"' for prefix, uri in namespaces.items()
         )
-        if text is not None:
-            element.text = text
-        return element
+        self.root = root
+        self.out = ['<?xml version="1.0" encoding="UTF-8"?>\n', f"<{root}{declarations}>"]
 
-    def opt(self, parent, name: str, text: str, **attrs) -> None:
+    def open(self, name: str, **attrs: str) -> None:
+        self.out.append(f"<{name}{_attrs(attrs)}>" if attrs else f"<{name}>")
+
+    def close(self, name: str) -> None:
+        self.out.append(f"</{name}>")
+
+    def leaf(self, name: str, value: str, **attrs: str) -> None:
+        """An element with text (escaped here)."""
+        if attrs:
+            self.out.append(f"<{name}{_attrs(attrs)}>{text(value)}</{name}>")
+        else:
+            self.out.append(f"<{name}>{text(value)}</{name}>")
+
+    def opt(self, name: str, value: str, **attrs: str) -> None:
         """An element only when it has text: EN 16931 forbids empty ones
         (PEPPOL-EN16931-R008)."""
-        if text and text.strip():
-            self.sub(parent, name, text.strip(), **attrs)
+        if value and value.strip():
+            self.leaf(name, value.strip(), **attrs)
 
-    def serialize(self, root) -> bytes:
-        return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    def raw(self, fragment: str) -> None:
+        """Markup written as is: only for constant or already escaped text."""
+        self.out.append(fragment)
+
+    def bytes(self) -> bytes:
+        self.out.append(f"</{self.root}>")
+        return "".join(self.out).encode("utf-8")
