@@ -396,7 +396,7 @@ def invoice_stored_pdf_jobs(*, invoice_ids: Iterable[uuid.UUID]) -> dict[uuid.UU
     has one, in one query: what ``file_url`` is made from."""
     jobs = PdfJob.objects.filter(
         invoice_id__in=list(invoice_ids), is_current=True, state=PdfJob.State.READY
-    ).only("id", "invoice_id", "checksum")
+    ).only("id", "invoice_id", "checksum", "xml_checksum")
     return {job.invoice_id: job for job in jobs}
 
 
@@ -713,7 +713,7 @@ def organization_get(*, organization_id) -> Organization:
 # What a download link is made of, and the job's identity and state; not its
 # timestamps, lease and error.
 _STORED_JOB_FIELDS = ("id", "organization_id", "invoice_id", "version", "is_current", "state",
-                      "storage_key", "checksum")  # fmt: skip
+                      "storage_key", "checksum", "xml_checksum")  # fmt: skip
 # The keys that tie the rows together, loaded whatever ``only`` says.
 _KEYS = {
     Invoice: ("id", "organization_id", "customer_id"),

@@ -311,6 +311,12 @@ def _file_url(invoice, ctx) -> str | None:
     return ctx.get("pdf_urls", {}).get(invoice.pk)
 
 
+def _xml_url(invoice, ctx) -> str | None:
+    # The UBL XML stored beside the PDF of an e-invoicing organization's
+    # invoice (lago-api's ``Invoice#xml_url``); null when there is none.
+    return ctx.get("xml_urls", {}).get(invoice.pk)
+
+
 def _draft_number(invoice, ctx) -> str:
     # Lago numbers a draft ``<document prefix>-DRAFT`` (Invoice#ensure_number);
     # its clients require a number.
@@ -410,7 +416,7 @@ INVOICE_BASE = Shape(
         _prepaid_split("prepaid_granted_credit_amount_cents"),
         _prepaid_split("prepaid_purchased_credit_amount_cents"),
         Field("file_url", URI, _file_url, null=True),
-        _unset("xml_url", URI),
+        Field("xml_url", URI, _xml_url, null=True),
         _unset("web_url", URI),
         _invoice("version_number", INTEGER, convert=integer),
         constant("self_billed", BOOLEAN, False),

@@ -3,6 +3,7 @@ and the invoice snapshot the renderer draws from."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -238,6 +239,9 @@ class _Rendered:
     size: int
     pages: int
     render_ms: int
+    xml_key: str = ""
+    xml_checksum: str = ""
+    xml_size: int | None = None
 
 
 def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunResult]:
@@ -274,13 +278,18 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             invoice = invoices[job.invoice_id]
             job.invoice = invoice
             started = time.perf_counter()
-            pdf = render_invoice_pdf(invoice_snapshot(invoice))
+            snapshot = invoice_snapshot(invoice)
+            pdf = render_invoice_pdf(snapshot)
+            # E-invoicing: the PDF becomes Factur-X and the UBL XML is stored
+            # beside it, in this attempt, before the job is finished.
+            pdf, xml = _einvoice(job, snapshot, pdf)
             render_ms = int((time.perf_counter() - started) * 1000)
             checksum = hashlib.sha256(pdf).hexdigest()
             key = storage_key(job, checksum)
-            stored_as = default_storage.save(key, ContentFile(pdf))
-            if stored_as != key:
-                raise RuntimeError(f"storage renamed {key} to {stored_as}")
+            _store(key, pdf)
+            xml_key = key[: -len(".pdf")] + ".xml" if xml is not None else ""
+            if xml is not None:
+                _store(xml_key, xml)
         except SnapshotInconsistent as exc:
             # The same snapshot fails the same way every time: no retries. The
             # job says why; an operator re-arms it once the data is mended.
@@ -296,7 +305,11 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             )
             continue
         rendered.append(
-            _Rendered(job, invoice, key, checksum, len(pdf), page_count(pdf), render_ms)
+            _Rendered(
+                job, invoice, key, checksum, len(pdf), page_count(pdf), render_ms,
+                xml_key, hashlib.sha256(xml).hexdigest() if xml else "",
+                len(xml) if xml is not None else None,
+            )  # fmt: skip
         )
 
     finished: list[_Rendered] = []
@@ -313,6 +326,9 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
                 page_count=r.pages,
                 render_ms=r.render_ms,
                 renderer_version=RENDERER_VERSION,
+                xml_storage_key=r.xml_key,
+                xml_checksum=r.xml_checksum,
+                xml_size_bytes=r.xml_size,
                 finished_at=now,
                 last_error="",
                 lease_expires_at=None,
@@ -340,6 +356,32 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
         )  # fmt: skip
         results[job_id] = RunResult(job_id, "ready")
     return list(results.values())
+
+
+def _store(key: str, data: bytes) -> None:
+    stored_as = default_storage.save(key, ContentFile(data))
+    if stored_as != key:
+        raise RuntimeError(f"storage renamed {key} to {stored_as}")
+
+
+def _einvoice(
+    job: PdfJob, snapshot: snap.InvoiceSnapshot, pdf: bytes
+) -> tuple[bytes, bytes | None]:
+    """The Factur-X PDF and the UBL XML of an e-invoicing organization's
+    invoice; the plain PDF and no XML for the others. An invoice finalized
+    before e-invoicing was turned on, or whose seller data went missing
+    since, gets its plain PDF: never an invalid e-invoice."""
+    if snapshot.einvoice is None:
+        return pdf, None
+    from invoicing.einvoice import einvoice_from_pdf
+    from invoicing.einvoice.readiness import einvoice_missing
+
+    missing = einvoice_missing(snapshot)
+    if missing:
+        logger.warning("PDF job %s: no e-invoice, it lacks %s", job.pk, sorted(missing))
+        return pdf, None
+    einvoice = einvoice_from_pdf(snapshot, pdf)
+    return einvoice.pdf, einvoice.ubl
 
 
 # Libraries whose errors are the network's or the object store's, not ours.
@@ -450,9 +492,18 @@ def einvoice_check(*, invoice: Invoice) -> None:
         return
     from invoicing.einvoice.readiness import einvoice_missing
 
-    missing = einvoice_missing(invoice_snapshot(invoice, with_logo=False))
+    snapshot = invoice_snapshot(invoice, with_logo=False)
+    # Checked before numbering, while the invoice is still a draft.
+    terms = _einvoice_terms(invoice.organization, invoice.customer)
+    missing = einvoice_missing(dataclasses.replace(snapshot, einvoice=terms))
     if missing:
         raise ValidationFailed(missing)
+
+
+def _einvoice_terms(organization, customer) -> snap.EInvoiceTerms:
+    return snap.EInvoiceTerms(
+        buyer_reference=customer.buyer_reference, iban=organization.iban, bic=organization.bic
+    )
 
 
 def _party_from(obj, *, name: str) -> snap.Party:
@@ -605,13 +656,10 @@ def invoice_snapshot(invoice: Invoice, *, with_logo: bool = True) -> snap.Invoic
         total_paid_amount_cents=invoice.total_paid_amount_cents,
         total_due_amount_cents=invoice.total_due_amount_cents,
         paper_size=paper_for(customer.country, organization.pdf_paper_size),
+        # A voided invoice's PDF says VOID: it is no e-invoice.
         einvoice=(
-            snap.EInvoiceTerms(
-                buyer_reference=customer.buyer_reference,
-                iban=organization.iban,
-                bic=organization.bic,
-            )
-            if einvoicing
+            _einvoice_terms(organization, customer)
+            if einvoicing and invoice.status == Invoice.Status.FINALIZED
             else None
         ),
     )

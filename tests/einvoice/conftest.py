@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
 from invoicing.einvoice import validate
 from invoicing.services import organizations
@@ -35,13 +36,13 @@ def buyer(country: str = "DE", vat: str = "DE123456789", **extra) -> dict:
         "zipcode": "10115",
         "country": country,
         "email": "ap@globex.example",
-        "electronic_address": vat or "ap@globex.example",
-        "electronic_address_scheme": "9930" if vat.startswith("DE") else "EM",
+        # Peppol endpoints: the German VAT number (EAS 9930), else a DUNS
+        # number (EAS 0060).
+        "electronic_address": vat or "150483782",
+        "electronic_address_scheme": "9930" if vat.startswith("DE") else "0060",
         "buyer_reference": "PO-BOX-17",
     }
     data.update(extra)
-    if not vat and "electronic_address" not in extra:
-        data["electronic_address_scheme"] = "EM"
     return data
 
 
@@ -55,11 +56,23 @@ def rules_compiled():
 
 
 @pytest.fixture
-def seller(db):
-    organization, _key = make_organization("Acme Cloud", **SELLER)
+def seller_and_key(db):
+    organization, key = make_organization("Acme Cloud", **SELLER)
     organizations.organization_update(organization=organization, data={"einvoicing_enabled": True})
     organization.refresh_from_db()
-    return organization
+    return organization, key
+
+
+@pytest.fixture
+def seller(seller_and_key):
+    return seller_and_key[0]
+
+
+@pytest.fixture
+def seller_api(seller_and_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {seller_and_key[1]}")
+    return client
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ urlpatterns = [
     path("invoices/<str:invoice_id>/download", views.InvoiceDownloadApi.as_view()),
     # lago-api's newer name for the same action.
     path("invoices/<str:invoice_id>/download_pdf", views.InvoiceDownloadApi.as_view()),
+    path("invoices/<str:invoice_id>/download_xml", views.InvoiceDownloadXmlApi.as_view()),
     path("webhook_endpoints", views.WebhookEndpointsApi.as_view()),
     path("webhook_endpoints/<str:endpoint_id>", views.WebhookEndpointApi.as_view()),
     path(
