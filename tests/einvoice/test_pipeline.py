@@ -195,3 +195,13 @@ def test_a_voided_invoice_is_no_einvoice(seller, catalog, make_buyer):
     pdf.pdf_job_run(job_id=str(job.pk))
     job.refresh_from_db()
     assert job.state == PdfJob.State.READY and job.xml_storage_key == ""
+
+
+def test_rendering_the_invoice_again_gives_the_same_bytes(seller, catalog, make_buyer):
+    invoice, first = issue(seller, make_buyer, "coupons over two rates")
+    again = pdf.invoice_pdf_regenerate(invoice=invoice)
+    assert pdf.pdf_job_run(job_id=str(again.pk)).outcome == "ready"
+    again.refresh_from_db()
+    assert again.version == first.version + 1
+    assert stored(again) == stored(first)
+    assert again.checksum == first.checksum and again.xml_checksum == first.xml_checksum
