@@ -4,6 +4,7 @@ from invoicing.api.lago import views
 from invoicing.api.lago.errors import not_found_view
 
 urlpatterns = [
+    path("organizations", views.OrganizationApi.as_view()),
     path("customers", views.CustomersApi.as_view()),
     path("customers/<str:external_id>", views.CustomerApi.as_view()),
     path("customers/<str:external_id>/invoices", views.CustomerInvoicesApi.as_view()),

@@ -139,6 +139,32 @@ class LagoApi(APIView):
         return self.request.user.organization
 
 
+# ---------------------------------------------------------- organization
+
+
+class OrganizationApi(LagoApi):
+    @extend_schema(responses=_responses(_wrapped("organization", s.OrganizationOutput)))
+    def get(self, request):
+        return Response({"organization": lago.ORGANIZATION.render(self.organization)})
+
+    @extend_schema(
+        request=_wrapped("organization", s.OrganizationInput),
+        responses=_responses(_wrapped("organization", s.OrganizationOutput), 422),
+        description=(
+            "lago-api's organization update, for the fields this service keeps, and beyond "
+            "Lago the e-invoicing settings: `einvoicing_enabled` (Factur-X PDFs and UBL XML "
+            "for every invoice finalized from then on), `electronic_address` and "
+            "`electronic_address_scheme` (the Peppol endpoint), `iban` and `bic`."
+        ),
+    )
+    def put(self, request):
+        data = _validated(s.OrganizationInput, _root(request, "organization"))
+        organization = organizations.organization_update(
+            organization=self.organization, data=data
+        )
+        return Response({"organization": lago.ORGANIZATION.render(organization)})
+
+
 # ------------------------------------------------------------- customers
 
 
