@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ RULES_DIR = Path(__file__).resolve().parent / "rules"
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 UBL_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 _SVRL = "{http://purl.oclc.org/dsdl/svrl}"
+# SVRL locations spell each step "*:Name[namespace-uri()='...'][1]".
+_NAMESPACE_TEST = re.compile(r"\*:([\w.-]+)\[namespace-uri\(\)='[^']*'\]")
 
 
 class RulesUnavailable(RuntimeError):
@@ -137,16 +140,12 @@ def _schematron_failures(xml: bytes, name: str, path: Path) -> list[Failure]:
     for element in etree.parse(io.BytesIO(report.encode("utf-8"))).iter(
         f"{_SVRL}failed-assert", f"{_SVRL}successful-report"
     ):
+        rule = element.get("id", "")
         text = " ".join("".join(element.itertext()).split())
-        failures.append(
-            Failure(
-                name,
-                element.get("id", ""),
-                element.get("flag") or "fatal",
-                element.get("location", ""),
-                text,
-            )
-        )
+        # The CEN and Peppol messages repeat their id: "[BR-CO-17]-VAT ...".
+        text = text.removeprefix(f"[{rule}]-").strip() if rule else text
+        location = _NAMESPACE_TEST.sub(r"\1", element.get("location", ""))
+        failures.append(Failure(name, rule, element.get("flag") or "fatal", location, text))
     return failures
 
 
