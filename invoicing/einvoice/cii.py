@@ -25,8 +25,10 @@ NAMESPACES = {
 
 
 def _date(w: Writer, name: str, day: dt.date) -> None:
+    # Format 102 is CCYYMMDD.
     w.raw(
-        f'<{name}><udt:DateTimeString format="102">{day:%Y%m%d}</udt:DateTimeString></{name}>'
+        f'<{name}><udt:DateTimeString format="102">{day.year:04d}{day.month:02d}{day.day:02d}'
+        f"</udt:DateTimeString></{name}>"
     )
 
 

@@ -109,16 +109,17 @@ class Document:
     with_vat_ids: bool
 
     def amount(self, cents: int) -> str:
-        """Minor units as the XML's decimal string (2 decimals for EUR, 0 for JPY)."""
-        return _fixed(Decimal(cents).scaleb(-self.exponent), self.exponent)
+        """Minor units as the XML's decimal string (2 decimals for EUR, 0 for
+        JPY, 1 for a currency with one): integer arithmetic, exact."""
+        if not self.exponent:
+            return str(cents)
+        sign = "-" if cents < 0 else ""
+        major, minor = divmod(abs(cents), 10**self.exponent)
+        return f"{sign}{major}.{minor:0{self.exponent}d}"
 
 
 class NotAnEInvoice(ValueError):
     """The snapshot cannot be an EN 16931 invoice (readiness names why)."""
-
-
-def _fixed(value: Decimal, places: int) -> str:
-    return f"{value:.{places}f}"
 
 
 def decimal_text(value: Decimal) -> str:

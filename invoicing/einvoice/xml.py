@@ -50,10 +50,12 @@ class Writer:
 
     def leaf(self, name: str, value: str, **attrs: str) -> None:
         """An element with text (escaped here)."""
+        if _SPECIAL.search(value):
+            value = text(value)
         if attrs:
-            self.out.append(f"<{name}{_attrs(attrs)}>{text(value)}</{name}>")
+            self.out.append(f"<{name}{_attrs(attrs)}>{value}</{name}>")
         else:
-            self.out.append(f"<{name}>{text(value)}</{name}>")
+            self.out.append(f"<{name}>{value}</{name}>")
 
     def opt(self, name: str, value: str, **attrs: str) -> None:
         """An element only when it has text: EN 16931 forbids empty ones

@@ -30,7 +30,7 @@ from lxml import etree
 
 from invoicing.einvoice import render_einvoice
 from invoicing.einvoice.pdfa import FACTURX_NS
-from invoicing.pdf.samples import sample_aed_invoice, sample_eur_invoice
+from invoicing.pdf.samples import sample_aed_invoice, sample_eur_invoice, sample_snapshot
 from tests.einvoice.test_rules_catch import snapshot
 
 NS = {
@@ -148,3 +148,13 @@ def test_two_renders_of_one_version_are_byte_identical():
     assert pikepdf.open(io.BytesIO(other.pdf)).trailer.ID[1] != (
         pikepdf.open(io.BytesIO(first.pdf)).trailer.ID[1]
     )
+
+
+def test_a_long_invoices_xml_is_attached_compressed():
+    made = render_einvoice(einvoice_of(sample_snapshot(400)))
+    assert len(made.cii) > 64 * 1024
+    document = pikepdf.open(io.BytesIO(made.pdf))
+    assert document.check_pdf_syntax() == []
+    stream = document.Root.AF[0].EF.F
+    assert stream.Filter == "/FlateDecode" and stream.read_bytes() == made.cii
+    assert int(stream.Params.Size) == len(made.cii)
