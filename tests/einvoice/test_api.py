@@ -182,3 +182,19 @@ def test_lago_python_client_reads_xml_url(live_server, seller_and_key, catalog, 
     pdf.pdf_job_run(job_id=str(invoice.pdf_jobs.get().pk))
     found = Client(api_key=key, api_url=live_server.url).invoices.find(str(invoice.id))
     assert found.xml_url and found.xml_url != found.file_url
+
+
+def test_deleting_a_customer_whose_draft_is_no_valid_einvoice_is_refused(
+    seller, seller_api, catalog, make_buyer
+):
+    # lago-api finalizes a deleted customer's drafts; this one has no buyer
+    # reference, so it would be an invalid e-invoice.
+    customer = make_buyer(buyer_reference="")
+    draft = make_invoice(seller, customer, fees=[FeeInput(add_on_code="svc_vat20")],
+                         status=Invoice.Status.DRAFT)  # fmt: skip
+    response = seller_api.delete(f"/api/v1/customers/{customer.external_id}")
+    assert response.status_code == 422
+    assert response.json()["error_details"] == {"customer.buyer_reference": ["value_is_mandatory"]}
+    customer.refresh_from_db()
+    draft.refresh_from_db()
+    assert customer.deleted_at is None and draft.status == Invoice.Status.DRAFT

@@ -238,12 +238,14 @@ class CustomerApi(LagoApi):
 
     @extend_schema(
         request=None,
-        responses=_responses(_wrapped("customer", s.CustomerDetailedOutput), 404),
+        responses=_responses(_wrapped("customer", s.CustomerDetailedOutput), 404, 422),
         summary="Delete a customer",
         description=(
             "Soft deletion, as Lago's: the customer's issued invoices stay as they are, its "
             "drafts are finalized, and its external_id may name a new customer. The answer is "
-            "the customer as it was deleted."
+            "the customer as it was deleted. With e-invoicing on, a draft that could not be "
+            "a valid e-invoice is refused as its finalization would be (422 naming what it "
+            "lacks), and the customer is not deleted."
         ),
     )
     def delete(self, request, external_id: str):
