@@ -9,6 +9,7 @@ and Peppol BIS 3.0 Schematron rules: no failed assertion but warnings.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -17,8 +18,9 @@ from lxml import etree
 
 from invoicing.einvoice import validate
 from invoicing.models import Credit, PdfJob, WebhookEvent
-from invoicing.services import invoices, pdf
+from invoicing.services import files, invoices, pdf
 from invoicing.services.invoices import CreditInput, FeeInput
+from invoicing.services.webhooks import webhook_body
 from tests.factories import make_invoice
 
 CII = {
@@ -172,7 +174,7 @@ def test_both_files_are_stored_before_invoice_generated_fires(seller, catalog, m
     factur_x, ubl = stored(job)
     assert factur_x.startswith(b"%PDF-1.7") and ubl.startswith(b"<?xml")
     events = WebhookEvent.objects.filter(
-        object_id=str(invoice.id), event_type=WebhookEvent.EventType.INVOICE_GENERATED
+        object_id=invoice.id, event_type=WebhookEvent.EventType.INVOICE_GENERATED
     )
     assert events.count() == 1
 
@@ -205,3 +207,31 @@ def test_rendering_the_invoice_again_gives_the_same_bytes(seller, catalog, make_
     assert again.version == first.version + 1
     assert stored(again) == stored(first)
     assert again.checksum == first.checksum and again.xml_checksum == first.xml_checksum
+
+
+def test_invoice_generated_carries_fresh_file_and_xml_urls(seller, catalog, make_buyer):
+    invoice, job = issue(seller, make_buyer, "standard rate")
+    event = WebhookEvent.objects.get(
+        object_id=invoice.id, event_type=WebhookEvent.EventType.INVOICE_GENERATED
+    )
+    body = json.loads(webhook_body(event))["invoice"]
+    assert body["file_url"] == files.pdf_download_url(job)
+    assert body["xml_url"] == files.xml_download_url(job)
+    resolved = files.pdf_download_resolve(body["xml_url"].rsplit("/", 1)[1])
+    assert resolved.kind == "xml" and resolved.storage_key == job.xml_storage_key
+
+
+def test_an_invoice_issued_before_einvoicing_that_lacks_data_keeps_a_plain_pdf(
+    seller, catalog, make_buyer, caplog
+):
+    from invoicing.services import organizations
+
+    organizations.organization_update(organization=seller, data={"einvoicing_enabled": False})
+    customer = make_buyer(buyer_reference="")
+    invoice = make_invoice(seller, customer, fees=[fee("vat20")])
+    organizations.organization_update(organization=seller, data={"einvoicing_enabled": True})
+    job = invoice.pdf_jobs.get()
+    assert pdf.pdf_job_run(job_id=str(job.pk)).outcome == "ready"
+    job.refresh_from_db()
+    assert job.xml_storage_key == ""
+    assert "customer.buyer_reference" in caplog.text
