@@ -30,7 +30,12 @@ from lxml import etree
 
 from invoicing.einvoice import render_einvoice
 from invoicing.einvoice.pdfa import FACTURX_NS
-from invoicing.pdf.samples import sample_aed_invoice, sample_eur_invoice, sample_snapshot
+from invoicing.pdf.samples import (
+    sample_aed_invoice,
+    sample_eur_invoice,
+    sample_jpy_invoice,
+    sample_snapshot,
+)
 from tests.einvoice.test_rules_catch import snapshot
 
 NS = {
@@ -158,3 +163,10 @@ def test_a_long_invoices_xml_is_attached_compressed():
     stream = document.Root.AF[0].EF.F
     assert stream.Filter == "/FlateDecode" and stream.read_bytes() == made.cii
     assert int(stream.Params.Size) == len(made.cii)
+
+
+def test_every_font_of_a_japanese_invoice_is_embedded(tmp_path):
+    made = render_einvoice(einvoice_of(sample_jpy_invoice()))
+    fonts = poppler("pdffonts", made.pdf, tmp_path).splitlines()[2:]
+    assert len(fonts) >= 2  # DejaVu and the Japanese font
+    assert all(line.split()[-5:-2] == ["yes", "yes", "yes"] for line in fonts)

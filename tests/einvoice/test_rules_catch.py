@@ -166,3 +166,13 @@ def test_readiness_names_each_missing_datum(changes, expected):
 def test_the_sound_snapshot_is_ready_and_renders():
     assert einvoice_missing(snapshot()) == {}
     assert render_einvoice(snapshot()).pdf.startswith(b"%PDF-1.7")
+
+
+def test_markup_and_control_characters_in_names_stay_valid_xml(rules_compiled):
+    hostile = "Müller & <Söhne> \"GmbH\"\x01\x0b"
+    party = dataclasses.replace(snapshot().customer, name=hostile, legal_name=hostile)
+    fee = dataclasses.replace(snapshot().fees[0], display_name="<b>Consulting</b> & co")
+    odd = snapshot(customer=party, fees=(fee,), invoice_footer="Pay < 30 days & thanks")
+    for xml in (build_cii(odd), build_ubl(odd)):
+        assert failed_rules(xml) == set()
+        assert b"M\xc3\xbcller &amp; &lt;S\xc3\xb6hne&gt;" in xml and b"\x01" not in xml
