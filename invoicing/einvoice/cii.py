@@ -8,6 +8,7 @@ business term each carries is named beside it (EN 16931-1).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from invoicing.einvoice.document import Document, build_document, decimal_text
 from invoicing.einvoice.xml import Writer
@@ -24,12 +25,17 @@ NAMESPACES = {
 }
 
 
-def _date(w: Writer, name: str, day: dt.date) -> None:
-    # Format 102 is CCYYMMDD.
-    w.raw(
+@functools.lru_cache(maxsize=4096)
+def _date_markup(name: str, day: dt.date) -> str:
+    # Format 102 is CCYYMMDD. Cached: an invoice's lines share few dates.
+    return (
         f'<{name}><udt:DateTimeString format="102">{day.year:04d}{day.month:02d}{day.day:02d}'
         f"</udt:DateTimeString></{name}>"
     )
+
+
+def _date(w: Writer, name: str, day: dt.date) -> None:
+    w.raw(_date_markup(name, day))
 
 
 def _party(w: Writer, name: str, party: Party, *, with_vat_id: bool) -> None:
@@ -61,6 +67,7 @@ def _party(w: Writer, name: str, party: Party, *, with_vat_id: bool) -> None:
     w.close(name)
 
 
+@functools.lru_cache(maxsize=256)
 def _tax(category: str, rate) -> str:
     percent = (
         f"<ram:RateApplicablePercent>{decimal_text(rate)}</ram:RateApplicablePercent>"

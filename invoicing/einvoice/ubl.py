@@ -159,6 +159,7 @@ def ubl_from_document(d: Document) -> bytes:
         f"<cbc:PayableAmount{money}>{amount(d.due_cents)}</cbc:PayableAmount>"
         "</cac:LegalMonetaryTotal>"
     )
+    line_categories: dict = {}
     for line in d.lines:  # BG-25
         w.raw(f"<cac:InvoiceLine><cbc:ID>{line.index}</cbc:ID>")
         w.leaf("cbc:InvoicedQuantity", decimal_text(line.quantity), unitCode=line.unit_code)
@@ -173,7 +174,14 @@ def ubl_from_document(d: Document) -> bytes:
         w.open("cac:Item")
         w.opt("cbc:Description", line.description)  # BT-154
         w.leaf("cbc:Name", line.name or "-")  # BT-153
-        _tax_category(w, "cac:ClassifiedTaxCategory", line.category, line.rate)
+        # Lines share a handful of categories: each is written once.
+        key = (line.category, line.rate)
+        fragment = line_categories.get(key)
+        if fragment is None:
+            part = Writer.fragment()
+            _tax_category(part, "cac:ClassifiedTaxCategory", line.category, line.rate)
+            fragment = line_categories[key] = "".join(part.out)
+        w.raw(fragment)
         w.close("cac:Item")
         w.raw(
             f"<cac:Price><cbc:PriceAmount{money}>{decimal_text(line.price)}</cbc:PriceAmount>"

@@ -42,6 +42,14 @@ class Writer:
         self.root = root
         self.out = ['<?xml version="1.0" encoding="UTF-8"?>\n', f"<{root}{declarations}>"]
 
+    @classmethod
+    def fragment(cls) -> Writer:
+        """A writer of a piece of markup to reuse (no declaration, no root)."""
+        writer = cls.__new__(cls)
+        writer.root = ""
+        writer.out = []
+        return writer
+
     def open(self, name: str, **attrs: str) -> None:
         self.out.append(f"<{name}{_attrs(attrs)}>" if attrs else f"<{name}>")
 
