@@ -13,6 +13,13 @@ locale data loaded) is shown separately.
 
 Targets (issue 13; figures, not a timed test): 1-page Latin <= 3 ms median,
 5,000 fees <= 300 ms and < 80 MB, Arabic and Japanese pages <= 1.5x Latin.
+
+    .venv/bin/python bench/render.py --einvoicing   # the e-invoice steps too
+
+With ``--einvoicing``, each row also times what e-invoicing adds to that
+render (the CII and UBL XML and the Factur-X PDF/A-3 assembly,
+``invoicing.einvoice.einvoice_from_pdf``) and prints it as a share of the
+render (issue 19's target: <= 20 % on the one-page invoices).
 """
 
 from __future__ import annotations
@@ -54,9 +61,33 @@ def accelerated() -> bool:
     return True
 
 
+def einvoice_ready(snapshot):
+    """The sample with what an e-invoice needs beyond the printed invoice
+    (endpoints, a VAT category per line, a bank account)."""
+    import dataclasses
+
+    from invoicing.pdf.snapshot import EInvoiceTerms
+
+    def with_endpoint(party, address, scheme):
+        return dataclasses.replace(
+            party, electronic_address=address, electronic_address_scheme=scheme
+        )
+
+    return dataclasses.replace(
+        snapshot,
+        fees=tuple(dataclasses.replace(f, vat_category_code="S") for f in snapshot.fees),
+        organization=with_endpoint(snapshot.organization, "FR12912345678", "9957"),
+        customer=with_endpoint(snapshot.customer, "DE123456789", "9930"),
+        einvoice=EInvoiceTerms(buyer_reference="REF-1", iban="FR7630006000011234567890189"),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the repetitions")
+    parser.add_argument(
+        "--einvoicing", action="store_true", help="also time the XML and PDF/A-3 steps"
+    )
     args = parser.parse_args()
 
     # Imported here to time them: they are part of a worker's cold start.
@@ -66,12 +97,17 @@ def main() -> None:
     samples = importlib.import_module("invoicing.pdf.samples")
     imported = time.perf_counter() - start
     render_invoice_pdf = pdf_module.render_invoice_pdf
+    if args.einvoicing:
+        from invoicing.einvoice import einvoice_from_pdf
 
     print(
         f"invoice PDF renderer {pdf_module.RENDERER_VERSION}, ReportLab {reportlab.Version}, "
         f"rl_accel {'on' if accelerated() else 'off'}, Python {platform.python_version()}"
     )
-    print(f"command: .venv/bin/python bench/render.py{' --quick' if args.quick else ''}\n")
+    flags = "".join(
+        f" --{name}" for name in ("quick", "einvoicing") if getattr(args, name)
+    )
+    print(f"command: .venv/bin/python bench/render.py{flags}\n")
 
     first = samples.sample_eur_invoice()
     start = time.perf_counter()
@@ -90,6 +126,7 @@ def main() -> None:
     header = (
         f"{'fees':>7} {'reps':>5} {'median ms':>10} {'min ms':>8} {'PDF/s':>8} "
         f"{'x Latin':>8} {'pages':>6} {'bytes':>10} {'peak RSS MB':>12}"
+        + (f" {'e-inv ms':>9} {'+ %':>6}" if args.einvoicing else "")
     )
     print(header)
     print("-" * len(header))
@@ -100,17 +137,28 @@ def main() -> None:
         snapshot = make(samples)
         timings = []
         pdf = b""
+        ready = einvoice_ready(snapshot) if args.einvoicing else None
+        steps = []
         for _ in range(reps):
             start = time.perf_counter()
             pdf = render_invoice_pdf(snapshot)
             timings.append(time.perf_counter() - start)
+            if ready is not None:
+                # Right after the render it adds to, so both meet the same load.
+                start = time.perf_counter()
+                einvoice_from_pdf(ready, pdf)
+                steps.append(time.perf_counter() - start)
         median = statistics.median(timings)
         latin = latin or median
         pages = len(re.findall(rb"/Type /Page\b(?!s)", pdf))
+        extra = ""
+        if steps:
+            step = statistics.median(steps)
+            extra = f" {step * 1000:>9.2f} {step / median * 100:>5.1f}%"
         print(
             f"{label:>7} {reps:>5} {median * 1000:>10.1f} {min(timings) * 1000:>8.1f} "
             f"{1 / median:>8.1f} {median / latin:>8.2f} {pages:>6} {len(pdf):>10} "
-            f"{peak_rss_mb():>12.1f}"
+            f"{peak_rss_mb():>12.1f}{extra}"
         )
     print(
         "\npeak RSS is ru_maxrss: the whole process's peak up to that row "

@@ -415,7 +415,7 @@ def invoice_stored_pdf_jobs(*, invoice_ids: Iterable[uuid.UUID]) -> dict[uuid.UU
 
 
 # What a ``file_url`` is made from.
-_LISTED_JOB_FIELDS = ("id", "invoice_id", "checksum")
+_LISTED_JOB_FIELDS = ("id", "invoice_id", "checksum", "xml_checksum")
 
 
 @functools.lru_cache(maxsize=64)
@@ -742,7 +742,7 @@ def organization_get(*, organization_id) -> Organization:
 # What a download link is made of, and the job's identity and state; not its
 # timestamps, lease and error.
 _STORED_JOB_FIELDS = ("id", "organization_id", "invoice_id", "version", "is_current", "state",
-                      "storage_key", "checksum")  # fmt: skip
+                      "storage_key", "checksum", "xml_checksum")  # fmt: skip
 # The keys that tie the rows together, loaded whatever ``only`` says.
 _KEYS = {
     Invoice: ("id", "organization_id", "customer_id"),

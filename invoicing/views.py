@@ -40,19 +40,19 @@ def pdf_download(request, token: str):
         # Object store: hand the client a short-lived presigned URL rather
         # than streaming the bytes through a web worker.
         url = default_storage.url(
-            resolved.job.storage_key,
+            resolved.storage_key,
             parameters={"ResponseContentDisposition": disposition},
         )
         response = HttpResponseRedirect(url)
     else:
         response = FileResponse(
-            default_storage.open(resolved.job.storage_key, "rb"),
-            content_type="application/pdf",
+            default_storage.open(resolved.storage_key, "rb"),
+            content_type=resolved.content_type,
             as_attachment=True,
             filename=resolved.filename,
         )
-        response["Content-Length"] = str(resolved.job.size_bytes)
+        response["Content-Length"] = str(resolved.size_bytes)
     # The link is a bearer capability: shared caches must not keep it.
     response["Cache-Control"] = "private, no-transform"
-    response["ETag"] = f'"{resolved.job.checksum}"'
+    response["ETag"] = f'"{resolved.checksum}"'
     return response

@@ -481,6 +481,8 @@ class InvoiceAdmin(admin.ModelAdmin):
             ("Pages", job.page_count or "–"),
             ("Render time", f"{job.render_ms} ms" if job.render_ms is not None else "–"),
             ("Stored key", job.storage_key or "–"),
+            # The UBL stored beside the PDF when the organization issues e-invoices.
+            ("E-invoice XML", job.xml_storage_key or "–"),
             ("Renderer", job.renderer_version or "–"),
             ("Requested / started / finished",
              " / ".join(f"{t:%Y-%m-%d %H:%M:%S}" if t else "–"

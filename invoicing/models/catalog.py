@@ -79,6 +79,12 @@ class Customer(models.Model):
     shipping_country = models.CharField(max_length=2, blank=True)
     # Lago's shape: [{"id", "key", "value", "display_in_invoice", "created_at"}].
     metadata = models.JSONField(default=list, blank=True)
+    # E-invoicing (EN 16931): the buyer's own reference for its invoices
+    # (BT-10, e.g. a German Leitweg-ID) and its Peppol endpoint (BT-49) with
+    # the endpoint's EAS scheme.
+    buyer_reference = models.CharField(max_length=255, blank=True)
+    electronic_address = models.CharField(max_length=255, blank=True)
+    electronic_address_scheme = models.CharField(max_length=8, blank=True)
     # Lago's per-organization running number of customers (deleted ones
     # included, so a number is never reused) and the slug made from it
     # (``Customer#ensure_slug``), both fixed at creation.
@@ -149,6 +155,8 @@ class VatCategory(models.TextChoices):
     INTRA_COMMUNITY = "K", "Intra-community supply (VAT exempt for EEA)"
     EXPORT = "G", "Free export item, tax not charged"
     OUTSIDE_SCOPE = "O", "Services outside scope of tax"
+    CANARY_ISLANDS = "L", "Canary Islands general indirect tax (IGIC)"
+    CEUTA_MELILLA = "M", "Tax for production, services and importation in Ceuta and Melilla"
 
 
 # Categories where EN 16931 fixes the rate at zero (BR-Z-5, BR-E-5, BR-AE-5,
@@ -202,6 +210,9 @@ class AddOn(models.Model):
     description = models.TextField(blank=True)
     amount_cents = models.BigIntegerField()
     amount_currency = models.CharField(max_length=3)
+    # UN/ECE Recommendation 20 unit of measure of its fees' quantities
+    # (EN 16931 BT-130): C62 is "one" (a unit), HUR an hour, MON a month.
+    unit_code = models.CharField(max_length=3, default="C62")
     taxes = models.ManyToManyField(Tax, blank=True, related_name="add_ons")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -178,6 +178,8 @@ class Fee(models.Model):
     # The add-on's description when the fee was made (Lago's item description).
     item_description = models.TextField(blank=True)
     units = models.DecimalField(**UNITS_FIELD, default=1)
+    # The add-on's unit of measure when the fee was made (EN 16931 BT-130).
+    unit_code = models.CharField(max_length=3, default="C62")
     unit_amount_cents = models.DecimalField(**UNITS_FIELD, default=0)
     amount_cents = models.BigIntegerField(default=0)
     # units x unit_amount_cents before rounding.

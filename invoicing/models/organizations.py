@@ -87,6 +87,35 @@ class Organization(models.Model):
     # Last organization-wide sequential id handed out; only changed under a
     # row lock held by invoice finalization.
     last_sequential_id = models.PositiveBigIntegerField(default=0, editable=False)
+    # E-invoicing (EN 16931): when on, every finalized invoice is a Factur-X
+    # PDF (PDF/A-3b with its CII XML) with a UBL (Peppol BIS 3.0) XML beside
+    # it, and finalizing refuses an invoice that lacks a mandatory element.
+    einvoicing_enabled = models.BooleanField(default=False)
+    # The seller's Peppol endpoint (BT-34) and its scheme (an EAS code such as
+    # 0088, 9930 or EM).
+    electronic_address = models.CharField(max_length=255, blank=True)
+    electronic_address_scheme = models.CharField(
+        max_length=8,
+        blank=True,
+        validators=[RegexValidator(r"^[0-9]{4}$", "A Peppol EAS code: 4 digits, e.g. 9957.")],
+    )
+    # Where the buyer pays (BG-16/BG-17): credit transfer to this account.
+    iban = models.CharField(
+        max_length=34,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z]{2}[0-9]{2}[0-9A-Z]{10,30}$", "An IBAN, without spaces (ISO 13616)."
+            )
+        ],
+    )
+    bic = models.CharField(
+        max_length=11,
+        blank=True,
+        validators=[
+            RegexValidator(r"^[A-Z]{6}[0-9A-Z]{2}([0-9A-Z]{3})?$", "A BIC (ISO 9362).")
+        ],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

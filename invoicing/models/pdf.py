@@ -62,6 +62,11 @@ class PdfJob(models.Model):
     page_count = models.PositiveIntegerField(null=True, blank=True)
     render_ms = models.PositiveIntegerField(null=True, blank=True)
     renderer_version = models.CharField(max_length=32, blank=True)
+    # The UBL XML (Peppol BIS 3.0) stored beside the PDF in the same attempt,
+    # for organizations with e-invoicing on; empty otherwise.
+    xml_storage_key = models.CharField(max_length=512, blank=True)
+    xml_checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the XML")
+    xml_size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -46,6 +46,10 @@ class Party:
     email: str = ""
     phone: str = ""
     address: Address = field(default_factory=Address)
+    # E-invoices only (not printed): the party's Peppol endpoint and its EAS
+    # scheme (EN 16931 BT-34 / BT-49).
+    electronic_address: str = ""
+    electronic_address_scheme: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,12 @@ class FeeLine:
     # Fees that carry a plan are grouped under it; "" means not grouped.
     plan_name: str = ""
     subscription_id: str = ""
+    # E-invoices only (not printed): the unit of measure (UN/ECE Rec. 20,
+    # BT-130), the line's VAT category when exactly one tax applies to it
+    # ("" otherwise, BT-151), and its share of the coupons (minor units).
+    unit_code: str = "C62"
+    vat_category_code: str = ""
+    coupons_amount_cents: Decimal = Decimal("0")
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,17 @@ class Credit:
 class MetadataItem:
     key: str
     value: str
+
+
+@dataclass(frozen=True)
+class EInvoiceTerms:
+    """What an e-invoice carries beyond the printed invoice (EN 16931):
+    the buyer's reference (BT-10) and the seller's bank account for a credit
+    transfer (BT-84, BT-86)."""
+
+    buyer_reference: str = ""
+    iban: str = ""
+    bic: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,9 @@ class InvoiceSnapshot:
     # "A4" or "LETTER", resolved already (organization setting, else the
     # customer's country: ``invoicing.pdf.paper.paper_for``).
     paper_size: str = "A4"
+    # Set for an organization with e-invoicing on: the PDF becomes Factur-X
+    # (invoicing.einvoice), None otherwise.
+    einvoice: EInvoiceTerms | None = None
 
     @property
     def is_voided(self) -> bool:
@@ -185,6 +209,7 @@ def snapshot_from_dict(data: dict[str, Any]) -> InvoiceSnapshot:
                     "units": Decimal(str(fee.get("units", "1"))),
                     "unit_amount_cents": Decimal(str(fee.get("unit_amount_cents", "0"))),
                     "taxes_rate": Decimal(str(fee.get("taxes_rate", "0"))),
+                    "coupons_amount_cents": Decimal(str(fee.get("coupons_amount_cents", "0"))),
                 }
             )
             for fee in data.pop("fees", [])
@@ -196,6 +221,7 @@ def snapshot_from_dict(data: dict[str, Any]) -> InvoiceSnapshot:
         credits = tuple(Credit(**c) for c in data.pop("credits", []))
         metadata = tuple(MetadataItem(**m) for m in data.pop("metadata", []))
         logo = data.pop("logo_png", None)
+        terms = data.pop("einvoice", None)
         created_at = dt.datetime.fromisoformat(data.pop("created_at"))
         return InvoiceSnapshot(
             **{
@@ -211,6 +237,7 @@ def snapshot_from_dict(data: dict[str, Any]) -> InvoiceSnapshot:
             applied_taxes=taxes,
             credits=credits,
             metadata=metadata,
+            einvoice=EInvoiceTerms(**terms) if terms is not None else None,
         )
     except (KeyError, TypeError, ArithmeticError) as exc:
         raise ValueError(f"invalid invoice snapshot: {exc}") from exc

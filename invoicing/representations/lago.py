@@ -116,10 +116,65 @@ ADD_ON = Shape(
         _add_on("amount_currency", STRING),
         _add_on("description", STRING, convert=blank_as_null, null=True),
         _add_on("created_at", DATETIME, convert=lago_datetime),
+        # Beyond Lago: the unit of its fees' quantities (EN 16931 BT-130).
+        _add_on("unit_code", STRING),
         Field("taxes", TAX, lambda add_on, ctx: add_on.taxes.all(), many=True),
     ],
     doc="``V1::AddOnSerializer`` with its taxes.",
     model=AddOn,
+)
+
+# ----------------------------------------------------------- organization
+
+_organization = functools.partial(column, model=Organization)
+
+
+def _organization_text(name: str) -> Field:
+    return _organization(name, STRING, convert=blank_as_null, null=True)
+
+
+ORGANIZATION_BILLING_CONFIGURATION = Shape(
+    "OrganizationBillingConfigurationOutput",
+    [
+        _organization_text("invoice_footer"),
+        constant("invoice_grace_period", INTEGER, None, null=True),
+        _organization("document_locale", STRING),
+    ],
+    doc="lago-api's organization ``billing_configuration``.",
+    model=Organization,
+)
+
+ORGANIZATION = Shape(
+    "OrganizationOutput",
+    [
+        _organization("lago_id", UUID, "id", convert=str),
+        _organization("name", STRING),
+        _organization("default_currency", STRING),
+        _organization("created_at", DATETIME, convert=lago_datetime),
+        *(
+            _organization_text(name)
+            for name in ("country", "address_line1", "address_line2", "state", "zipcode",
+                         "email", "city", "legal_name", "legal_number")
+        ),  # fmt: skip
+        _organization("timezone", STRING),
+        _organization("net_payment_term", INTEGER),
+        _organization_text("tax_identification_number"),
+        Field(
+            "document_number_prefix",
+            STRING,
+            lambda o, ctx: o.document_number_prefix,
+            reads=((Organization, ("name", "number_prefix")),),
+        ),
+        Field("billing_configuration", ORGANIZATION_BILLING_CONFIGURATION, lambda o, ctx: o),
+        # Beyond Lago: e-invoicing (EN 16931) and the seller's data it needs.
+        _organization("einvoicing_enabled", BOOLEAN, convert=bool),
+        _organization_text("electronic_address"),
+        _organization_text("electronic_address_scheme"),
+        _organization_text("iban"),
+        _organization_text("bic"),
+    ],
+    doc="``V1::OrganizationSerializer``: the fields this service keeps.",
+    model=Organization,
 )
 
 # --------------------------------------------------------------- customers
@@ -265,6 +320,10 @@ _CUSTOMER_CORE = Shape(
         Field("billing_configuration", BILLING_CONFIGURATION, lambda c, ctx: c),
         Field("shipping_address", SHIPPING_ADDRESS, lambda c, ctx: c),
         _customer("skip_invoice_custom_sections", BOOLEAN, convert=bool),
+        # Beyond Lago: the buyer's e-invoicing data (EN 16931 BT-10, BT-49).
+        _customer_text("buyer_reference"),
+        _customer_text("electronic_address"),
+        _customer_text("electronic_address_scheme"),
         Field(
             "metadata",
             CUSTOMER_METADATA,
@@ -318,6 +377,12 @@ def _file_url(invoice, ctx) -> str | None:
     # URLs are made at read time (they are signed and expire), never stored:
     # the caller hands in those of the invoices whose PDF is stored.
     return ctx.get("pdf_urls", {}).get(invoice.pk)
+
+
+def _xml_url(invoice, ctx) -> str | None:
+    # The UBL XML stored beside the PDF of an e-invoicing organization's
+    # invoice (lago-api's ``Invoice#xml_url``); null when there is none.
+    return ctx.get("xml_urls", {}).get(invoice.pk)
 
 
 def _draft_number(invoice, ctx) -> str:
@@ -419,7 +484,7 @@ INVOICE_BASE = Shape(
         _prepaid_split("prepaid_granted_credit_amount_cents"),
         _prepaid_split("prepaid_purchased_credit_amount_cents"),
         Field("file_url", URI, _file_url, null=True),
-        _unset("xml_url", URI),
+        Field("xml_url", URI, _xml_url, null=True),
         _unset("web_url", URI),
         _invoice("version_number", INTEGER, convert=integer),
         constant("self_billed", BOOLEAN, False),

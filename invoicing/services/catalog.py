@@ -20,6 +20,7 @@ CUSTOMER_FIELDS = (
     "net_payment_term", "external_salesforce_id", "finalize_zero_amount_invoice",
     "skip_invoice_custom_sections", "shipping_address_line1", "shipping_address_line2",
     "shipping_city", "shipping_state", "shipping_zipcode", "shipping_country",
+    "buyer_reference", "electronic_address", "electronic_address_scheme",
 )  # fmt: skip
 # Columns that are not text: an explicit null keeps them null (or default).
 _NOT_TEXT = {"net_payment_term": None, "skip_invoice_custom_sections": False,

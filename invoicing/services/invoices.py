@@ -47,7 +47,7 @@ from invoicing.selectors import (
 )
 from invoicing.services.credit_balance import CREDITED_FIELDS, credit_notes_apply
 from invoicing.services.events import event_record
-from invoicing.services.pdf import invoice_pdf_regenerate, invoice_pdf_request
+from invoicing.services.pdf import einvoice_check, invoice_pdf_regenerate, invoice_pdf_request
 
 try:
     import psycopg
@@ -328,6 +328,7 @@ def invoice_create(
             item_code=add_on.code,
             item_name=add_on.name,
             item_description=add_on.description,
+            unit_code=add_on.unit_code,
             invoice_display_name=(
                 fee.invoice_display_name
                 if fee.invoice_display_name is not None
@@ -390,6 +391,8 @@ def invoice_create(
     _prefetched(invoice, "applied_taxes", applied_taxes)
     _prefetched(invoice, "credits", credit_rows + noted)
     if finalized:
+        # Before any write: the numbering's bump rolls back with the refusal.
+        einvoice_check(invoice=invoice)
         _finalized(invoice, writes, reads.endpoints, settled=settled)
     writes.run()
     return invoice
@@ -564,6 +567,7 @@ def invoice_finalize_draft(*, organization_id, invoice_id: str) -> Invoice:
     if loaded is None:
         raise NotFound("invoice")
     invoice, endpoints = loaded
+    einvoice_check(invoice=invoice)
     writes = Writes()
     credit_notes_apply(invoice=invoice, writes=writes)
     settled = _number(invoice, invoice.organization, invoice.customer.today())

@@ -87,7 +87,8 @@ ORGANIZATION_EDITABLE = (
     "name", "legal_name", "legal_number", "tax_identification_number", "address_line1",
     "address_line2", "city", "state", "zipcode", "country", "email", "phone", "logo",
     "invoice_footer", "document_locale", "timezone", "net_payment_term", "pdf_paper_size",
-    "default_currency",
+    "default_currency", "einvoicing_enabled", "electronic_address", "electronic_address_scheme",
+    "iban", "bic",
 )  # fmt: skip
 
 

@@ -3,6 +3,7 @@ and the invoice snapshot the renderer draws from."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -15,11 +16,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 from django.utils import timezone
 
 from invoicing.dispatch import RENDER_BATCH_SIZE, RENDER_PDF_TASK, render_on_commit, send
-from invoicing.errors import NotAllowed
+from invoicing.errors import NotAllowed, ValidationFailed
 from invoicing.models import Credit, Invoice, PdfJob, WebhookEvent
 from invoicing.pdf import snapshot as snap
 from invoicing.pdf.errors import SnapshotInconsistent
@@ -240,6 +241,9 @@ class _Rendered:
     size: int
     pages: int
     render_ms: int
+    xml_key: str = ""
+    xml_checksum: str = ""
+    xml_size: int | None = None
 
 
 def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunResult]:
@@ -283,16 +287,23 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             if job.credit_note_id:
                 invoice = notes[job.credit_note_id]
                 pdf = render_credit_note_pdf(credit_notes.credit_note_snapshot(invoice))
+                # Credit notes are not e-invoices yet (type 381 is not built).
+                xml = None
             else:
                 invoice = invoices[job.invoice_id]
                 job.invoice = invoice
-                pdf = render_invoice_pdf(invoice_snapshot(invoice))
+                snapshot = invoice_snapshot(invoice)
+                pdf = render_invoice_pdf(snapshot)
+                # E-invoicing: the PDF becomes Factur-X and the UBL XML is stored
+                # beside it, in this attempt, before the job is finished.
+                pdf, xml = _einvoice(job, snapshot, pdf)
             render_ms = int((time.perf_counter() - started) * 1000)
             checksum = hashlib.sha256(pdf).hexdigest()
             key = storage_key(job, checksum)
-            stored_as = default_storage.save(key, ContentFile(pdf))
-            if stored_as != key:
-                raise RuntimeError(f"storage renamed {key} to {stored_as}")
+            _store(key, pdf)
+            xml_key = key[: -len(".pdf")] + ".xml" if xml is not None else ""
+            if xml is not None:
+                _store(xml_key, xml)
         except SnapshotInconsistent as exc:
             # The same snapshot fails the same way every time: no retries. The
             # job says why; an operator re-arms it once the data is mended.
@@ -308,7 +319,11 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             )
             continue
         rendered.append(
-            _Rendered(job, invoice, key, checksum, len(pdf), page_count(pdf), render_ms)
+            _Rendered(
+                job, invoice, key, checksum, len(pdf), page_count(pdf), render_ms,
+                xml_key, hashlib.sha256(xml).hexdigest() if xml else "",
+                len(xml) if xml is not None else None,
+            )  # fmt: skip
         )
 
     finished: list[_Rendered] = []
@@ -325,6 +340,9 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
                 page_count=r.pages,
                 render_ms=r.render_ms,
                 renderer_version=RENDERER_VERSION,
+                xml_storage_key=r.xml_key,
+                xml_checksum=r.xml_checksum,
+                xml_size_bytes=r.xml_size,
                 finished_at=now,
                 last_error="",
                 lease_expires_at=None,
@@ -356,6 +374,32 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
         )  # fmt: skip
         results[job_id] = RunResult(job_id, "ready")
     return list(results.values())
+
+
+def _store(key: str, data: bytes) -> None:
+    stored_as = default_storage.save(key, ContentFile(data))
+    if stored_as != key:
+        raise RuntimeError(f"storage renamed {key} to {stored_as}")
+
+
+def _einvoice(
+    job: PdfJob, snapshot: snap.InvoiceSnapshot, pdf: bytes
+) -> tuple[bytes, bytes | None]:
+    """The Factur-X PDF and the UBL XML of an e-invoicing organization's
+    invoice; the plain PDF and no XML for the others. An invoice finalized
+    before e-invoicing was turned on, or whose seller data went missing
+    since, gets its plain PDF: never an invalid e-invoice."""
+    if snapshot.einvoice is None:
+        return pdf, None
+    from invoicing.einvoice import einvoice_from_pdf
+    from invoicing.einvoice.readiness import einvoice_missing
+
+    missing = einvoice_missing(snapshot)
+    if missing:
+        logger.warning("PDF job %s: no e-invoice, it lacks %s", job.pk, sorted(missing))
+        return pdf, None
+    einvoice = einvoice_from_pdf(snapshot, pdf)
+    return einvoice.pdf, einvoice.ubl
 
 
 # Libraries whose errors are the network's or the object store's, not ours.
@@ -457,6 +501,29 @@ def pdf_jobs_sweep(*, limit: int = 500) -> SweepResult:
 # ----------------------------------------------------------------- snapshot
 
 
+def einvoice_check(*, invoice: Invoice) -> None:
+    """Refuse to finalize an invoice of an organization with e-invoicing on
+    that could not be a valid EN 16931 e-invoice (``ValidationFailed``
+    naming each missing datum); nothing for the others. Reads the
+    invoice's lines as the caller loaded them."""
+    if not invoice.organization.einvoicing_enabled:
+        return
+    from invoicing.einvoice.readiness import einvoice_missing
+
+    snapshot = invoice_snapshot(invoice, with_logo=False)
+    # Checked before numbering, while the invoice is still a draft.
+    terms = _einvoice_terms(invoice.organization, invoice.customer)
+    missing = einvoice_missing(dataclasses.replace(snapshot, einvoice=terms))
+    if missing:
+        raise ValidationFailed(missing)
+
+
+def _einvoice_terms(organization, customer) -> snap.EInvoiceTerms:
+    return snap.EInvoiceTerms(
+        buyer_reference=customer.buyer_reference, iban=organization.iban, bic=organization.bic
+    )
+
+
 def _party_from(obj, *, name: str) -> snap.Party:
     return snap.Party(
         name=name,
@@ -473,7 +540,15 @@ def _party_from(obj, *, name: str) -> snap.Party:
             zipcode=obj.zipcode,
             country=obj.country,
         ),
+        electronic_address=obj.electronic_address,
+        electronic_address_scheme=obj.electronic_address_scheme,
     )
+
+
+def _fee_vat_category(fee) -> str:
+    # EN 16931 gives a line one VAT category: a fee with one tax has it.
+    taxes = fee.applied_taxes.all()
+    return taxes[0].vat_category_code if len(taxes) == 1 else ""
 
 
 def _logo_bytes(organization) -> bytes | None:
@@ -502,18 +577,27 @@ def _load_for_snapshot(invoice_ids: list) -> dict:
         # time zone (and the webhook payload) would otherwise make.
         invoice.customer.organization = invoice.organization
         loaded[invoice.pk] = invoice
+    # An e-invoice gives each line its tax's VAT category: one more query for
+    # the fees' taxes, only for organizations that issue e-invoices.
+    einvoiced = [i for i in loaded.values() if i.organization.einvoicing_enabled]
+    if einvoiced:
+        prefetch_related_objects(
+            [fee for invoice in einvoiced for fee in invoice.fees.all()], "applied_taxes"
+        )
     return loaded
 
 
-def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
+def invoice_snapshot(invoice: Invoice, *, with_logo: bool = True) -> snap.InvoiceSnapshot:
     """Freeze ``invoice`` into the renderer's plain-data input (loading its
-    fees, taxes and credits unless the caller already did)."""
+    fees, taxes and credits unless the caller already did); ``with_logo``
+    False spares reading the logo file (a check that prints nothing)."""
     if "fees" not in getattr(invoice, "_prefetched_objects_cache", {}):
         invoice = _load_for_snapshot([invoice.pk])[invoice.pk]
     organization, customer = invoice.organization, invoice.customer
     # Every date the PDF prints is a day in the customer's time zone (the
     # issuing and due dates already are).
     tz = customer.zone
+    einvoicing = organization.einvoicing_enabled
     credit_labels = {
         Credit.Kind.COUPON: "coupon",
         Credit.Kind.CREDIT_NOTE: "credit_note",
@@ -534,7 +618,7 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
         organization=_party_from(organization, name=organization.name),
         customer=_party_from(customer, name=customer.display_name),
         purchase_order_number=invoice.purchase_order_number,
-        logo_png=_logo_bytes(organization),
+        logo_png=_logo_bytes(organization) if with_logo else None,
         invoice_footer=organization.invoice_footer,
         metadata=tuple(
             snap.MetadataItem(key=m["key"], value=m["value"])
@@ -554,6 +638,9 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
                 taxes_amount_cents=fee.taxes_amount_cents,
                 plan_name=fee.plan_name,
                 subscription_id=fee.external_subscription_id,
+                unit_code=fee.unit_code,
+                vat_category_code=_fee_vat_category(fee) if einvoicing else "",
+                coupons_amount_cents=fee.precise_coupons_amount_cents,
             )
             for fee in invoice.fees.all()
         ),
@@ -587,4 +674,10 @@ def invoice_snapshot(invoice: Invoice) -> snap.InvoiceSnapshot:
         total_paid_amount_cents=invoice.total_paid_amount_cents,
         total_due_amount_cents=invoice.total_due_amount_cents,
         paper_size=paper_for(customer.country, organization.pdf_paper_size),
+        # A voided invoice's PDF says VOID: it is no e-invoice.
+        einvoice=(
+            _einvoice_terms(organization, customer)
+            if einvoicing and invoice.status == Invoice.Status.FINALIZED
+            else None
+        ),
     )

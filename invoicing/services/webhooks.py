@@ -65,7 +65,7 @@ from invoicing.models import (
     WebhookSigningKey,
 )
 from invoicing.representations import lago
-from invoicing.services.files import pdf_download_url
+from invoicing.services.files import pdf_download_url, xml_download_url
 from invoicing.signals import webhook_attempted
 from invoicing.webhooks import sender, signing
 from invoicing.webhooks.fairness import Candidate, Windows, share
@@ -150,6 +150,9 @@ def _invoice_payload(event: WebhookEvent, stored_pdfs: dict | None) -> dict:
     job = stored_pdfs.get(event.object_id)
     if job is not None:
         invoice["file_url"] = pdf_download_url(job)
+        if job.xml_checksum:
+            # The e-invoice's UBL, stored beside the PDF (Lago's xml_url).
+            invoice["xml_url"] = xml_download_url(job)
     return payload
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from invoicing.models import Invoice, PdfJob, WebhookEndpoint
 from invoicing.services import credit_notes, pdf, webhook_endpoints
+from invoicing.services.invoices import FeeInput
 from tests.factories import (
     make_add_on,
     make_customer,
@@ -52,14 +53,23 @@ class Tenant:
         }
 
 
-def make_tenant(tag: str, *, with_pdf: bool = False) -> Tenant:
+def make_tenant(tag: str, *, with_pdf: bool = False, einvoicing: bool = False) -> Tenant:
+    """``einvoicing``: the organization issues e-invoices and its finalized
+    invoice has its UBL stored beside the PDF (``download_xml`` finds it)."""
     organization, key = make_organization(
-        name=f"{tag}-secret-org", number_prefix=f"{tag}SECRETNO", numbering_scheme="sequence"
+        name=f"{tag}-secret-org", number_prefix=f"{tag}SECRETNO", numbering_scheme="sequence",
+        **(EINVOICING_SELLER if einvoicing else {}),
+    )  # fmt: skip
+    customer = make_customer(
+        organization,
+        external_id=f"{tag.lower()}-secret-customer",
+        **(EINVOICING_BUYER if einvoicing else {}),
     )
-    customer = make_customer(organization, external_id=f"{tag.lower()}-secret-customer")
     tax = make_tax(organization, code=f"{tag.lower()}-secret-tax")
     add_on = make_add_on(organization, code=f"{tag.lower()}-secret-addon", taxes=[tax])
-    final = make_invoice(organization, customer=customer)
+    # An e-invoice's lines each carry one tax: the tenant's add-on's.
+    fees = [FeeInput(add_on_code=add_on.code)] if einvoicing else None
+    final = make_invoice(organization, customer=customer, fees=fees)
     draft = make_invoice(organization, customer=customer, status=Invoice.Status.DRAFT)
     if with_pdf:
         pdf.pdf_job_run(job_id=str(PdfJob.objects.get(invoice=final, is_current=True).pk))
@@ -97,6 +107,18 @@ def make_tenant(tag: str, *, with_pdf: bool = False) -> Tenant:
     ]
     return Tenant(organization, key, customer, tax, add_on, final, draft, endpoint, secrets,
                   credit_note)  # fmt: skip
+
+
+# What EN 16931 needs of a seller and a buyer (README, "E-invoicing").
+EINVOICING_SELLER = {
+    "legal_name": "Secret Org SAS", "tax_identification_number": "FR12912345678",
+    "country": "FR", "electronic_address": "FR12912345678", "electronic_address_scheme": "9957",
+    "iban": "FR7630006000011234567890189", "einvoicing_enabled": True,
+}  # fmt: skip
+EINVOICING_BUYER = {
+    "country": "DE", "tax_identification_number": "DE123456789", "buyer_reference": "REF-1",
+    "electronic_address": "DE123456789", "electronic_address_scheme": "9930",
+}  # fmt: skip
 
 
 @pytest.fixture

@@ -46,7 +46,11 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @pytest.fixture
 def tenants(db) -> tuple[Tenant, Tenant]:
-    return make_tenant("A", with_pdf=True), make_tenant("B", with_pdf=True)
+    # E-invoicing tenants: download_xml finds a stored XML, as download a PDF.
+    return (
+        make_tenant("A", with_pdf=True, einvoicing=True),
+        make_tenant("B", with_pdf=True, einvoicing=True),
+    )
 
 
 def _call(case, headers: dict[str, str]):

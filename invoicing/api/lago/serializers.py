@@ -37,6 +37,14 @@ def _refuse(field: str, code: str):
     return serializers.ValidationError({field: [ErrorDetail(code, code=code)]})
 
 
+# E-invoicing identifiers: a Peppol electronic address scheme (4 digits, the
+# EAS list), a UN/ECE Rec. 20 unit code, an IBAN and a BIC (ISO 13616, 9362).
+EAS_PATTERN = r"^[0-9]{4}$"
+UNIT_CODE_PATTERN = r"^[0-9A-Z]{2,3}$"
+IBAN_PATTERN = r"^[A-Z]{2}[0-9]{2}[0-9A-Z]{10,30}$"
+BIC_PATTERN = r"^[A-Z]{6}[0-9A-Z]{2}([0-9A-Z]{3})?$"
+
+
 class MetadataItemInput(InputSerializer):
     """A metadata item, read as sent: its rules (presence, lengths, unique
     keys) are lago-api's, checked where lago-api checks them, with its error
@@ -263,6 +271,12 @@ class CustomerInput(InputSerializer):
         required=False, choices=["inherit", "skip", "finalize"], allow_null=True
     )
     skip_invoice_custom_sections = serializers.BooleanField(required=False)
+    # Beyond Lago: what EN 16931 e-invoices need of the buyer (BT-10, BT-49).
+    buyer_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    electronic_address = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    electronic_address_scheme = serializers.RegexField(
+        EAS_PATTERN, required=False, allow_blank=True, max_length=4
+    )
     shipping_address = ShippingAddressInput(required=False, allow_null=True)
     metadata = MetadataItemInput(many=True, required=False)
     billing_configuration = BillingConfigurationInput(required=False)
@@ -341,6 +355,49 @@ class AddOnInput(InputSerializer):
     tax_codes = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False, max_length=50
     )
+    # Beyond Lago: the unit of its fees' quantities (UN/ECE Rec. 20, BT-130).
+    unit_code = serializers.RegexField(UNIT_CODE_PATTERN, required=False, max_length=3)
+
+
+class OrganizationBillingConfigurationInput(InputSerializer):
+    invoice_footer = serializers.CharField(required=False, allow_blank=True, max_length=600)
+    document_locale = serializers.ChoiceField(required=False, choices=DOCUMENT_LOCALES)
+
+
+class OrganizationInput(InputSerializer):
+    """What ``PUT /api/v1/organizations`` changes (lago-api's permitted
+    parameters this service keeps), and the e-invoicing settings beside them."""
+
+    country = LagoCountryField(required=False)
+    default_currency = LagoCurrencyField(required=False)
+    address_line1 = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    address_line2 = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    state = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    zipcode = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    email = LagoEmailField(required=False, allow_blank=True, max_length=254)
+    city = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    legal_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    legal_number = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    net_payment_term = serializers.IntegerField(required=False, min_value=0, max_value=3650)
+    tax_identification_number = serializers.CharField(
+        required=False, allow_blank=True, max_length=255
+    )
+    timezone = LagoTimezoneField(required=False, max_length=64)
+    billing_configuration = OrganizationBillingConfigurationInput(required=False)
+    # Beyond Lago: e-invoicing (Factur-X PDFs and UBL XML) and the seller's
+    # data it needs (BT-34, BT-84, BT-86).
+    einvoicing_enabled = serializers.BooleanField(required=False)
+    electronic_address = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    electronic_address_scheme = serializers.RegexField(
+        EAS_PATTERN, required=False, allow_blank=True, max_length=4
+    )
+    iban = serializers.RegexField(IBAN_PATTERN, required=False, allow_blank=True, max_length=34)
+    bic = serializers.RegexField(BIC_PATTERN, required=False, allow_blank=True, max_length=11)
+
+    def validate(self, attrs):
+        attrs = dict(attrs)
+        attrs.update(attrs.pop("billing_configuration", None) or {})
+        return attrs
 
 
 class InvoiceFeeInput(InputSerializer):
@@ -551,6 +608,7 @@ class InvoiceVoidInput(serializers.Serializer):
 TaxOutput = lago.TAX.serializer
 TaxWithBillingEntitiesOutput = lago.TAX_WITH_BILLING_ENTITIES.serializer
 AddOnOutput = lago.ADD_ON.serializer
+OrganizationOutput = lago.ORGANIZATION.serializer
 CustomerOutput = lago.CUSTOMER.serializer
 CustomerWithTaxesOutput = lago.CUSTOMER_WITH_TAXES.serializer
 CustomerDetailedOutput = lago.CUSTOMER_DETAILED.serializer

@@ -4,6 +4,7 @@ from invoicing.api.lago import credit_notes, views
 from invoicing.api.lago.errors import not_found_view
 
 urlpatterns = [
+    path("organizations", views.OrganizationApi.as_view()),
     path("customers", views.CustomersApi.as_view()),
     path("customers/<str:external_id>", views.CustomerApi.as_view()),
     path("customers/<str:external_id>/invoices", views.CustomerInvoicesApi.as_view()),
@@ -30,6 +31,7 @@ urlpatterns = [
         credit_notes.CreditNoteDownloadApi.as_view(),
     ),
     path("customers/<str:external_id>/credit_notes", credit_notes.CustomerCreditNotesApi.as_view()),
+    path("invoices/<str:invoice_id>/download_xml", views.InvoiceDownloadXmlApi.as_view()),
     path("webhook_endpoints", views.WebhookEndpointsApi.as_view()),
     path("webhook_endpoints/<str:endpoint_id>", views.WebhookEndpointApi.as_view()),
     path(

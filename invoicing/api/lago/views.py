@@ -30,7 +30,7 @@ from invoicing.services import (
     webhook_endpoints,
     webhooks,
 )
-from invoicing.services.files import pdf_download_url, pdf_download_urls
+from invoicing.services.files import download_urls, pdf_download_url, xml_download_url
 from invoicing.services.invoices import FeeInput
 
 # What the download of a stored PDF reads: the columns its answer renders.
@@ -141,6 +141,32 @@ class LagoApi(APIView):
         return self.request.user.organization
 
 
+# ---------------------------------------------------------- organization
+
+
+class OrganizationApi(LagoApi):
+    @extend_schema(responses=_responses(_wrapped("organization", s.OrganizationOutput)))
+    def get(self, request):
+        return Response({"organization": lago.ORGANIZATION.render(self.organization)})
+
+    @extend_schema(
+        request=_wrapped("organization", s.OrganizationInput),
+        responses=_responses(_wrapped("organization", s.OrganizationOutput), 422),
+        description=(
+            "lago-api's organization update, for the fields this service keeps, and beyond "
+            "Lago the e-invoicing settings: `einvoicing_enabled` (Factur-X PDFs and UBL XML "
+            "for every invoice finalized from then on), `electronic_address` and "
+            "`electronic_address_scheme` (the Peppol endpoint), `iban` and `bic`."
+        ),
+    )
+    def put(self, request):
+        data = _validated(s.OrganizationInput, _root(request, "organization"))
+        organization = organizations.organization_update(
+            organization=self.organization, data=data
+        )
+        return Response({"organization": lago.ORGANIZATION.render(organization)})
+
+
 # ------------------------------------------------------------- customers
 
 
@@ -214,12 +240,14 @@ class CustomerApi(LagoApi):
 
     @extend_schema(
         request=None,
-        responses=_responses(_wrapped("customer", s.CustomerDetailedOutput), 404),
+        responses=_responses(_wrapped("customer", s.CustomerDetailedOutput), 404, 422),
         summary="Delete a customer",
         description=(
             "Soft deletion, as Lago's: the customer's issued invoices stay as they are, its "
             "drafts are finalized, and its external_id may name a new customer. The answer is "
-            "the customer as it was deleted."
+            "the customer as it was deleted. With e-invoicing on, a draft that could not be "
+            "a valid e-invoice is refused as its finalization would be (422 naming what it "
+            "lacks), and the customer is not deleted."
         ),
     )
     def delete(self, request, external_id: str):
@@ -359,9 +387,11 @@ def _invoice_response(invoice: Invoice, organization, *, pdf_urls: dict | None =
     # The customer's organization is the caller's, already loaded.
     invoice.customer.organization = organization
     selectors.invoice_load_details([invoice])
+    xml_urls: dict = {}
     if pdf_urls is None:
-        pdf_urls = pdf_download_urls([invoice])
-    return Response({"invoice": lago.INVOICE.render(invoice, {"pdf_urls": pdf_urls})})
+        pdf_urls, xml_urls = download_urls([invoice])
+    context = {"pdf_urls": pdf_urls, "xml_urls": xml_urls}
+    return Response({"invoice": lago.INVOICE.render(invoice, context)})
 
 
 def _invoice_list_response(request, organization, filters) -> Response:
@@ -372,7 +402,8 @@ def _invoice_list_response(request, organization, filters) -> Response:
     qs = selectors.invoice_list_filtered(organization=organization, filters=filters)
     items, meta = _page(request, qs)
     selectors.invoice_load_summaries(items)
-    context = {"pdf_urls": pdf_download_urls(items)}
+    pdf_urls, xml_urls = download_urls(items)
+    context = {"pdf_urls": pdf_urls, "xml_urls": xml_urls}
     return Response(
         {
             "invoices": [lago.INVOICE_LIST_ITEM.render(i, context) for i in items],
@@ -611,8 +642,46 @@ class InvoiceDownloadApi(LagoApi):
                 return HttpResponse(b"", status=200, content_type="application/json")
         else:
             invoice = job.invoice
-        body = lago.INVOICE_BASE.render(invoice, {"pdf_urls": {invoice.pk: pdf_download_url(job)}})
-        return Response({"invoice": body})
+        return Response({"invoice": lago.INVOICE_BASE.render(invoice, _stored_urls(invoice, job))})
+
+
+def _stored_urls(invoice: Invoice, job: PdfJob) -> dict:
+    xml = {invoice.pk: xml_download_url(job)} if job.xml_checksum else {}
+    return {"pdf_urls": {invoice.pk: pdf_download_url(job)}, "xml_urls": xml}
+
+
+class InvoiceDownloadXmlApi(LagoApi):
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("invoice", s.InvoiceBaseOutput), 404),
+        summary="Download an invoice's e-invoice XML",
+        description=(
+            "lago-api's `download_xml`: with the UBL XML (Peppol BIS Billing 3.0) stored, "
+            "the invoice with `xml_url`. Otherwise an empty 200: for an organization with "
+            "e-invoicing on, the invoice's PDF job (which stores the XML beside the PDF) is "
+            "queued if it has none yet, and an `invoice.generated` webhook follows; an "
+            "invoice issued without e-invoicing has no XML."
+        ),
+    )
+    def post(self, request, invoice_id: str):
+        statuses = (Invoice.Status.FINALIZED,)
+        job = selectors.invoice_stored_pdf_get(
+            organization_id=request.user.organization_id,
+            invoice_id=invoice_id,
+            statuses=statuses,
+            with_customer=True,
+            only=INVOICE_BASE_COLUMNS,
+        )
+        if job is None:
+            invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id,
+                                            statuses=statuses, with_customer=False)  # fmt: skip
+            if self.organization.einvoicing_enabled:
+                pdf.invoice_pdf_request(invoice=invoice)
+        elif job.xml_checksum:
+            body = lago.INVOICE_BASE.render(job.invoice, _stored_urls(job.invoice, job))
+            return Response({"invoice": body})
+        # A plain response: DRF's drops Content-Type from an empty body.
+        return HttpResponse(b"", status=200, content_type="application/json")
 
 
 # -------------------------------------------------------------- webhooks

@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from invoicing.models import Credit, Invoice, Organization, WebhookEndpoint
-from invoicing.services import catalog, invoices, webhook_endpoints
+from invoicing.models import AddOn, Credit, Customer, Invoice, Organization, WebhookEndpoint
+from invoicing.services import catalog, invoices, organizations, webhook_endpoints
 from invoicing.services.invoices import CreditInput, FeeInput
 from invoicing.services.organizations import api_key_issue, api_key_revoke, organization_create
 
@@ -50,6 +50,29 @@ ADD_ONS = [
     ("training", "Training session", "Half-day remote training", 75_000),
 ]
 
+# --einvoicing: the seller's data EN 16931 needs (a German VAT number as its
+# Peppol endpoint, EAS 9930), and the EU customers' VAT numbers with the EAS
+# scheme of their country's VAT numbers.
+DEMO_SELLER = {
+    "electronic_address": "DE123456789",
+    "electronic_address_scheme": "9930",
+    "iban": "DE89370400440532013000",
+    "bic": "COBADEFFXXX",
+}
+EU_CUSTOMERS = {
+    # external_id: (VAT identifier, EAS scheme of that country's VAT numbers)
+    "mueller-de": ("DE811907980", "9930"),
+    "dupont-fr": ("FR40303265045", "9957"),
+    "garcia-es": ("ESB12345674", "9920"),
+    "rossi-it": ("IT12345678903", "0211"),
+    "bakker-nl": ("NL123456789B01", "9944"),
+    "wojcik-pl": ("PL5260250274", "9945"),
+}
+# Unit of measure of each demo add-on's quantities (UN/ECE Rec. 20): C62 a
+# unit, MON a month, HUR an hour.
+UNIT_CODES = {"setup": "C62", "support": "MON", "seats": "C62", "storage": "MON",
+              "training": "HUR"}  # fmt: skip
+
 # Invoice sizes: mostly short, a few long enough to span many pages.
 SIZES = [1, 1, 2, 3, 3, 5, 8, 12, 20, 40, 120, 600]
 
@@ -60,6 +83,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--invoices", type=int, default=36)
         parser.add_argument("--seed", type=int, default=7, help="Random seed (reproducible data)")
+        parser.add_argument(
+            "--einvoicing",
+            action="store_true",
+            help="Make the demo organization e-invoicing-ready (the seller's data, EU "
+            "customers with VAT numbers and Peppol endpoints, unit codes, a reverse-charge "
+            "tax), turn e-invoicing on and issue a few e-invoices",
+        )
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--webhook-url",
@@ -78,6 +108,9 @@ class Command(BaseCommand):
         created = organization is None
         if created:
             organization = self._create_demo(rng, options["invoices"])
+        einvoices = 0
+        if options["einvoicing"] and not organization.einvoicing_enabled:
+            einvoices = self._einvoicing(organization)
         # Only the newest demo key works: each run revokes the ones it printed
         # before (their raw text is not kept, so none can be shown again).
         earlier = list(
@@ -103,6 +136,8 @@ class Command(BaseCommand):
             "created": created,
             "invoices": organization.invoices.count(),
             "revoked_keys": [api_key.prefix for api_key in earlier],
+            "einvoicing": organization.einvoicing_enabled,
+            "einvoices_issued": einvoices,
             "webhook_url": endpoint.webhook_url if endpoint else None,
         }
         if options["json"]:
@@ -113,6 +148,10 @@ class Command(BaseCommand):
                 f"{verb} {DEMO_NAME} ({organization.id}), {result['invoices']} invoices"
             )
             self.stdout.write(f"API key (shown once): {issued.raw_key}")
+            if result["einvoicing"]:
+                self.stdout.write(
+                    f"E-invoicing on: {einvoices} e-invoice(s) issued now to EU customers"
+                )
             if earlier:
                 self.stdout.write(
                     f"Revoked the {len(earlier)} demo key(s) printed before "
@@ -137,6 +176,48 @@ class Command(BaseCommand):
                 organization=organization, data={**data, "name": DEMO_ENDPOINT_NAME}
             )
         return webhook_endpoints.webhook_endpoint_update(endpoint=endpoint, data=data)
+
+    @transaction.atomic
+    def _einvoicing(self, organization: Organization) -> int:
+        """Fill in what EN 16931 needs, turn e-invoicing on, and issue one
+        e-invoice to each EU customer: German VAT to the German one, reverse
+        charge (AE) to the others. The invoices issued before stay as they
+        were (plain PDFs)."""
+        organizations.organization_update(
+            organization=organization, data={**DEMO_SELLER, "einvoicing_enabled": True}
+        )
+        catalog.tax_create(
+            organization=organization,
+            data={"code": "reverse_charge", "name": "Reverse charge", "rate": Decimal(0),
+                  "vat_category_code": "AE"},
+        )  # fmt: skip
+        for add_on in AddOn.objects.filter(organization=organization):
+            unit = UNIT_CODES.get(add_on.code.rsplit("-", 1)[0], "C62")
+            catalog.add_on_update(add_on=add_on, data={"unit_code": unit})
+        issued = 0
+        for external_id, (vat_id, scheme) in EU_CUSTOMERS.items():
+            customer, _ = catalog.customer_upsert(
+                organization=organization,
+                external_id=external_id,
+                data={"legal_name": Customer.objects.get(organization=organization,
+                                                         external_id=external_id).name,
+                      "tax_identification_number": vat_id, "electronic_address": vat_id,
+                      "electronic_address_scheme": scheme, "buyer_reference": f"REF-{external_id}"},
+            )  # fmt: skip
+            taxes = ["vat19"] if customer.country == "DE" else ["reverse_charge"]
+            invoices.invoice_create(
+                organization=organization,
+                external_customer_id=external_id,
+                fees=[
+                    FeeInput(add_on_code=f"{code}-{customer.currency.lower()}",
+                             units=Decimal(units), tax_codes=taxes)
+                    for code, units in (("support", "1"), ("seats", "12"), ("training", "2"))
+                ],  # fmt: skip
+                credits=[CreditInput(kind=Credit.Kind.COUPON, amount_cents=1_000,
+                                     code="WELCOME10", name="Welcome discount")],  # fmt: skip
+            )
+            issued += 1
+        return issued
 
     @transaction.atomic
     def _create_demo(self, rng: random.Random, count: int) -> Organization:

@@ -199,7 +199,9 @@ CREDIT_ITEM_TYPES = ["coupon", "credit_note", "invoice"]
 # Beyond Lago (README, "Taxes"): a tax's EN 16931 VAT category and exemption
 # reason, kept by every applied tax.
 VAT_EXTRAS = {
-    "vat_category_code": {"type": "string", "enum": ["S", "Z", "E", "AE", "K", "G", "O"]},
+    "vat_category_code": {
+        "type": "string", "enum": ["S", "Z", "E", "AE", "K", "G", "O", "L", "M"]
+    },
     "vat_exemption_reason": STRING_OR_NULL,
     "vat_exemption_reason_code": {
         "type": ["string", "null"],
@@ -254,6 +256,8 @@ ADD_ON = closed(
         "amount_currency": CURRENCY,
         "description": STRING_OR_NULL,
         "created_at": DATE_TIME,
+        # Beyond Lago (README, "E-invoicing"): the unit of measure code.
+        "unit_code": {"type": "string", "pattern": "^[0-9A-Z]{2,3}$"},
         "taxes": array_of(TAX),
     },
     [
@@ -460,6 +464,10 @@ _CUSTOMER_PROPERTIES = {
     "billing_configuration": BILLING_CONFIGURATION,
     "shipping_address": ADDRESS,
     "skip_invoice_custom_sections": BOOLEAN,
+    # Beyond Lago (README, "E-invoicing"): the buyer's e-invoicing data.
+    "buyer_reference": STRING_OR_NULL,
+    "electronic_address": STRING_OR_NULL,
+    "electronic_address_scheme": STRING_OR_NULL,
     "metadata": array_of(CUSTOMER_METADATA),
     "integration_customers": array_of(INTEGRATION_CUSTOMER),
 }
