@@ -10,6 +10,7 @@ and ``manage.py validate_einvoice``), kept off the render path.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from invoicing.einvoice.cii import cii_from_document
@@ -29,10 +30,22 @@ class EInvoice:
 
 
 def einvoice_from_pdf(
-    snapshot: InvoiceSnapshot, pdf: bytes, *, type_code: str = INVOICE_TYPE_CODE
+    snapshot: InvoiceSnapshot,
+    pdf: bytes,
+    *,
+    type_code: str = INVOICE_TYPE_CODE,
+    preceding_invoice: tuple[str, dt.date] | None = None,
+    payment_terms: str = "",
 ) -> EInvoice:
-    """The e-invoice of ``snapshot`` around its already rendered ``pdf``."""
-    document = build_document(snapshot, type_code=type_code)
+    """The e-invoice of ``snapshot`` around its already rendered ``pdf``. A
+    credit note is ``type_code`` 381, ``snapshot`` its items and totals as
+    an invoice's, with the invoice it corrects and what becomes of its money."""
+    document = build_document(
+        snapshot,
+        type_code=type_code,
+        preceding_invoice=preceding_invoice,
+        payment_terms=payment_terms,
+    )
     cii = cii_from_document(document)
     return EInvoice(
         pdf=facturx_pdf(pdf, cii, created_at=snapshot.created_at),

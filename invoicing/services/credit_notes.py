@@ -419,6 +419,13 @@ def credit_note_create(
         # CreateService#adjust_credit_note_tax_rounding.
         amounts.precise_taxes -= state.taxes_rounding
     _validate(state, amounts, credit, refund)
+    if not _from_void:
+        # An e-invoicing organization's credit note is an EN 16931 one: refused
+        # here, as an invoice at finalization, when it would lack a datum. A
+        # void is never refused: its credit note falls back to a plain PDF.
+        from invoicing.services.pdf import credit_note_einvoice_check
+
+        credit_note_einvoice_check(invoice=invoice, items=checked)
 
     note = CreditNote(
         organization_id=invoice.organization_id,
@@ -784,7 +791,7 @@ def credit_notes_for_snapshot(credit_note_ids) -> dict:
     number of queries however many (a PDF batch)."""
     notes = (
         CreditNote.objects.select_related("invoice", "customer", "organization")
-        .prefetch_related("items__fee", "applied_taxes")
+        .prefetch_related("items__fee__applied_taxes", "applied_taxes", "invoice__applied_taxes")
         .filter(pk__in=list(credit_note_ids))
     )
     loaded = {}

@@ -10,6 +10,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -287,8 +288,9 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             if job.credit_note_id:
                 invoice = notes[job.credit_note_id]
                 pdf = render_credit_note_pdf(credit_notes.credit_note_snapshot(invoice))
-                # Credit notes are not e-invoices yet (type 381 is not built).
-                xml = None
+                # As an invoice's: Factur-X (type 381) and its UBL CreditNote
+                # stored beside it, in this attempt.
+                pdf, xml = _credit_note_einvoice(job, invoice, pdf)
             else:
                 invoice = invoices[job.invoice_id]
                 job.invoice = invoice
@@ -399,6 +401,31 @@ def _einvoice(
         logger.warning("PDF job %s: no e-invoice, it lacks %s", job.pk, sorted(missing))
         return pdf, None
     einvoice = einvoice_from_pdf(snapshot, pdf)
+    return einvoice.pdf, einvoice.ubl
+
+
+def _credit_note_einvoice(job: PdfJob, note, pdf: bytes) -> tuple[bytes, bytes | None]:
+    """A credit note's Factur-X PDF and UBL CreditNote, as ``_einvoice``
+    makes an invoice's: only when it is an e-invoice (``credit_note_is_einvoice``)
+    and has every datum, the plain PDF otherwise."""
+    if not credit_note_is_einvoice(note):
+        return pdf, None
+    from invoicing.einvoice import einvoice_from_pdf
+    from invoicing.einvoice.document import CREDIT_NOTE_TYPE_CODE
+    from invoicing.einvoice.readiness import einvoice_missing
+
+    snapshot = credit_note_einvoice_snapshot(note)
+    missing = einvoice_missing(snapshot)
+    if missing:
+        logger.warning("PDF job %s: no e-invoice, it lacks %s", job.pk, sorted(missing))
+        return pdf, None
+    einvoice = einvoice_from_pdf(
+        snapshot,
+        pdf,
+        type_code=CREDIT_NOTE_TYPE_CODE,
+        preceding_invoice=(note.invoice.number or "", note.invoice.issuing_date),
+        payment_terms=_credit_note_terms(note, snapshot.locale),
+    )
     return einvoice.pdf, einvoice.ubl
 
 
@@ -680,4 +707,148 @@ def invoice_snapshot(invoice: Invoice, *, with_logo: bool = True) -> snap.Invoic
             if einvoicing and invoice.status == Invoice.Status.FINALIZED
             else None
         ),
+    )
+
+
+# ------------------------------------------------------ credit note e-invoice
+
+
+def credit_note_einvoice_check(*, invoice: Invoice, items) -> None:
+    """Refuse a credit note of an e-invoicing organization that could not be
+    a valid EN 16931 credit note (``ValidationFailed`` naming each missing
+    datum, as ``einvoice_check`` for an invoice); nothing for the others,
+    nor for a credit note that will be a plain PDF. ``items`` are the
+    checked (fee, amount_cents, precise_amount_cents) of the credit note."""
+    from invoicing.einvoice.readiness import einvoice_missing
+    from invoicing.models import CreditNote
+
+    note = CreditNote(
+        invoice=invoice,
+        organization=invoice.organization,
+        customer=invoice.customer,
+        currency=invoice.currency,
+        issuing_date=invoice.customer.today(),
+    )
+    if not credit_note_is_einvoice(note):
+        return
+    missing = einvoice_missing(credit_note_einvoice_snapshot(note, items=items))
+    if missing:
+        raise ValidationFailed(missing)
+
+
+def credit_note_is_einvoice(note) -> bool:
+    """A credit note is an e-invoice when its organization issues them and
+    the invoice it corrects was not issued as a plain PDF (its first stored
+    version has no XML: finalized before e-invoicing was on). An invoice not
+    rendered yet will be an e-invoice, so its credit note is one too."""
+    if not note.organization.einvoicing_enabled:
+        return False
+    first = (
+        PdfJob.objects.filter(invoice_id=note.invoice_id, state=PdfJob.State.READY)
+        .order_by("version")
+        .values_list("xml_storage_key", flat=True)
+        .first()
+    )
+    return first is None or bool(first)
+
+
+def _credit_note_terms(note, locale: str) -> str:
+    """BT-20: what becomes of the credit note's money, in the PDF's words."""
+    from invoicing.money import currency_exponent
+    from invoicing.pdf.credit_note import CREDIT_NOTE_LABELS
+
+    labels = CREDIT_NOTE_LABELS.get(locale) or CREDIT_NOTE_LABELS.get(
+        locale.split("-")[0], CREDIT_NOTE_LABELS["en"]
+    )
+    exponent = currency_exponent(note.currency)
+    parts = [
+        f"{labels[key]}: {Decimal(cents).scaleb(-exponent):f} {note.currency}"
+        for key, cents in (
+            ("credit_amount", note.credit_amount_cents),
+            ("refund_amount", note.refund_amount_cents),
+        )
+        if cents
+    ]
+    return "; ".join(parts) or labels["total_credit_note"]
+
+
+def credit_note_einvoice_snapshot(note, *, items=None) -> snap.InvoiceSnapshot:
+    """A credit note as the EN 16931 builders read an invoice: its items are
+    the lines (a whole fee credited keeps the fee's quantity, price and unit;
+    a part of one is one unit, C62, of the amount), their share of the fee's
+    coupons the allowances, its applied taxes the VAT breakdown with the
+    invoice's VAT categories, its total the amount due (nothing is paid on
+    a credit note). ``items`` as (fee, amount_cents, precise_amount_cents)
+    checks one not saved yet (``credit_note_einvoice_check``)."""
+    invoice, organization, customer = note.invoice, note.organization, note.customer
+    tz = customer.zone
+    unsaved = items is not None
+    if items is None:
+        items = [(i.fee, i.amount_cents, i.precise_amount_cents) for i in note.items.all()]
+    fees = []
+    for fee, amount, precise in items:
+        whole = amount == fee.amount_cents
+        share = precise / fee.amount_cents if fee.amount_cents else Decimal(0)
+        fees.append(
+            snap.FeeLine(
+                display_name=fee.display_name,
+                description=fee.description,
+                from_date=fee.from_datetime.astimezone(tz).date() if fee.from_datetime else None,
+                to_date=fee.to_datetime.astimezone(tz).date() if fee.to_datetime else None,
+                units=fee.units if whole else Decimal(1),
+                unit_amount_cents=fee.unit_amount_cents if whole else Decimal(amount),
+                amount_cents=amount,
+                taxes_rate=fee.taxes_rate,
+                unit_code=fee.unit_code if whole else "C62",
+                vat_category_code=_fee_vat_category(fee),
+                coupons_amount_cents=fee.precise_coupons_amount_cents * share,
+            )
+        )
+    categories = {t.tax_code: t for t in invoice.applied_taxes.all()}
+    taxes = []
+    for t in note.applied_taxes.all() if not unsaved else ():
+        source = categories.get(t.tax_code)
+        taxes.append(
+            snap.AppliedTax(
+                name=t.tax_name,
+                code=t.tax_code,
+                rate=t.tax_rate,
+                amount_cents=t.amount_cents,
+                fees_amount_cents=t.base_amount_cents,
+                vat_category_code=source.vat_category_code if source else "S",
+                vat_exemption_reason=source.vat_exemption_reason if source else "",
+                vat_exemption_reason_code=source.vat_exemption_reason_code if source else "",
+            )
+        )
+    lines_total = sum(f.amount_cents for f in fees)
+    subtotal = note.sub_total_excluding_taxes_amount_cents
+    return snap.InvoiceSnapshot(
+        id=str(note.pk),
+        number=note.number or "",
+        status=Invoice.Status.FINALIZED,
+        invoice_type=invoice.invoice_type,
+        currency=note.currency,
+        issuing_date=note.issuing_date,
+        payment_due_date=note.issuing_date,
+        net_payment_term=0,
+        created_at=note.created_at or timezone.now(),
+        locale=customer.document_locale or organization.document_locale or "en",
+        timezone=customer.applicable_timezone,
+        organization=_party_from(organization, name=organization.name),
+        customer=_party_from(customer, name=customer.display_name),
+        purchase_order_number=invoice.purchase_order_number,
+        invoice_footer=organization.invoice_footer,
+        fees=tuple(fees),
+        applied_taxes=tuple(taxes),
+        fees_amount_cents=lines_total,
+        # The items less the sub total: their coupons (and the rounding of
+        # the precise amounts, which Lago keeps in the coupons adjustment).
+        coupons_amount_cents=lines_total - subtotal,
+        sub_total_excluding_taxes_amount_cents=subtotal,
+        taxes_amount_cents=note.taxes_amount_cents,
+        sub_total_including_taxes_amount_cents=subtotal + note.taxes_amount_cents,
+        total_amount_cents=note.total_amount_cents,
+        total_due_amount_cents=note.total_amount_cents,
+        paper_size=paper_for(customer.country, organization.pdf_paper_size),
+        einvoice=_einvoice_terms(organization, customer),
     )
