@@ -881,6 +881,12 @@ def _note_file_url(note, ctx) -> str | None:
     return ctx.get("pdf_urls", {}).get(note.pk)
 
 
+def _note_xml_url(note, ctx) -> str | None:
+    # The UBL CreditNote stored beside an e-invoicing organization's PDF
+    # (lago-api's ``CreditNote#xml_url``); null when there is none.
+    return ctx.get("xml_urls", {}).get(note.pk)
+
+
 def _note_precise_total(note, ctx) -> str:
     # ``CreditNote#precise_total``: items - coupons adjustment + taxes, unrounded.
     return ruby_decimal(note.precise_total_amount_cents)
@@ -935,7 +941,7 @@ CREDIT_NOTE_BASE = Shape(
         _note("created_at", DATETIME, convert=lago_datetime),
         _note("updated_at", DATETIME, convert=lago_datetime),
         Field("file_url", URI, _note_file_url, null=True),
-        _unset("xml_url", URI),
+        Field("xml_url", URI, _note_xml_url, null=True),
         constant("self_billed", BOOLEAN, False),
     ],
     doc="``V1::CreditNoteSerializer`` without its includes, field order kept.",

@@ -165,6 +165,9 @@ def _credit_note_payload(event: WebhookEvent) -> dict:
         ).first()
         if job is not None:
             note["file_url"] = pdf_download_url(job)
+            if job.xml_checksum:
+                # The e-invoice's UBL CreditNote, stored beside the PDF.
+                note["xml_url"] = xml_download_url(job)
     return payload
 
 

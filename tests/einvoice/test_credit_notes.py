@@ -15,18 +15,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pikepdf
 import pytest
 from django.core.files.storage import default_storage
 from lxml import etree
+from rest_framework.test import APIClient
 
 from invoicing.einvoice import cii, ubl, validate
 from invoicing.einvoice.document import CREDIT_NOTE_TYPE_CODE, build_document
 from invoicing.models import CreditNote, PdfJob, WebhookEvent
 from invoicing.services import credit_notes as cn
 from invoicing.services import organizations, pdf
+from invoicing.services.webhooks import webhook_body
 from tests.einvoice.test_pipeline import CII, UBL, coupon, fatal, fee
 from tests.factories import make_invoice
 
@@ -300,3 +304,48 @@ def test_a_credit_note_of_a_plain_invoice_stays_plain(seller, catalog, make_buye
     with default_storage.open(job.storage_key) as handle:
         data = handle.read()
     assert job.xml_storage_key == "" and b"factur-x.xml" not in data
+
+
+def test_xml_url_download_xml_and_the_generated_webhook(seller, seller_api, catalog, make_buyer):
+    note, _ = make_credit_note(seller, make_buyer, "one rate")
+    assert (
+        seller_api.get(f"/api/v1/credit_notes/{note.pk}").json()["credit_note"]["xml_url"] is None
+    )
+    # Not stored yet: an empty 200, as lago-api's answer when it queues the XML.
+    response = seller_api.post(f"/api/v1/credit_notes/{note.pk}/download_xml")
+    assert response.status_code == 200 and response.content == b""
+
+    job = run_job(note)
+    response = seller_api.post(f"/api/v1/credit_notes/{note.pk}/download_xml")
+    assert response.status_code == 200
+    body = response.json()["credit_note"]
+    assert body["lago_id"] == str(note.pk) and body["file_url"] and body["xml_url"]
+    shown = seller_api.get(f"/api/v1/credit_notes/{note.pk}").json()["credit_note"]
+    assert shown["xml_url"] == body["xml_url"]
+    listed = seller_api.get("/api/v1/credit_notes").json()["credit_notes"]
+    assert [n["xml_url"] is not None for n in listed] == [True]
+
+    served = APIClient().get(urlsplit(body["xml_url"]).path)
+    assert served.status_code == 200 and served["Content-Type"] == "application/xml"
+    assert b"".join(served.streaming_content) == stored(job)[1]
+
+    event = WebhookEvent.objects.get(
+        object_id=note.pk, event_type=WebhookEvent.EventType.CREDIT_NOTE_GENERATED
+    )
+    payload = json.loads(webhook_body(event))["credit_note"]
+    assert payload["xml_url"] and payload["file_url"]
+
+
+def test_a_plain_credit_notes_xml_url_is_null(seller, seller_api, catalog, make_buyer):
+    organizations.organization_update(organization=seller, data={"einvoicing_enabled": False})
+    note, _ = make_credit_note(seller, make_buyer, "one rate")
+    job = run_job(note)
+    assert job.xml_storage_key == ""
+    body = seller_api.get(f"/api/v1/credit_notes/{note.pk}").json()["credit_note"]
+    assert body["file_url"] and body["xml_url"] is None
+    response = seller_api.post(f"/api/v1/credit_notes/{note.pk}/download_xml")
+    assert response.status_code == 200 and response.content == b""
+    missing = seller_api.post(
+        "/api/v1/credit_notes/00000000-0000-0000-0000-000000000000/download_xml"
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == "credit_note_not_found"

@@ -28,7 +28,7 @@ from invoicing.errors import ValidationFailed
 from invoicing.models import CreditNote, PdfJob
 from invoicing.representations import lago
 from invoicing.services import credit_notes as service
-from invoicing.services.files import pdf_download_url
+from invoicing.services.files import pdf_download_url, xml_download_url
 
 CreditNoteOutput = lago.CREDIT_NOTE.serializer
 CreditNoteBaseOutput = lago.CREDIT_NOTE_BASE.serializer
@@ -88,7 +88,15 @@ def _note_response(note: CreditNote, organization) -> Response:
 
 def _urls(notes) -> dict:
     jobs = service.credit_note_stored_pdf_jobs([n.pk for n in notes])
-    return {"pdf_urls": {pk: pdf_download_url(job) for pk, job in jobs.items()}}
+    return _job_urls(jobs)
+
+
+def _job_urls(jobs: dict) -> dict:
+    # ``file_url`` for each stored PDF, ``xml_url`` for each stored UBL.
+    return {
+        "pdf_urls": {pk: pdf_download_url(job) for pk, job in jobs.items()},
+        "xml_urls": {pk: xml_download_url(job) for pk, job in jobs.items() if job.xml_checksum},
+    }
 
 
 def _decimal(name: str, value) -> Decimal | None:
@@ -305,5 +313,32 @@ class CreditNoteDownloadApi(LagoApi):
         if job.state != PdfJob.State.READY:
             # Never wait for rendering: lago-python-client times out at 5 s.
             return HttpResponse(b"", status=200, content_type="application/json")
-        body = lago.CREDIT_NOTE_BASE.render(note, {"pdf_urls": {note.pk: pdf_download_url(job)}})
+        body = lago.CREDIT_NOTE_BASE.render(note, _job_urls({note.pk: job}))
         return Response({"credit_note": body})
+
+
+class CreditNoteDownloadXmlApi(LagoApi):
+    @extend_schema(
+        request=None,
+        responses=_responses(_wrapped("credit_note", CreditNoteBaseOutput), 404),
+        summary="Download a credit note's e-invoice XML",
+        description=(
+            "lago-api's `download_xml`: with the UBL CreditNote (Peppol BIS Billing 3.0) "
+            "stored, the credit note with `xml_url`. Otherwise an empty 200: for an "
+            "organization with e-invoicing on, the credit note's PDF job (which stores the XML "
+            "beside the PDF) is queued if it has none yet, and a `credit_note.generated` "
+            "webhook follows; a credit note issued as a plain PDF has no XML."
+        ),
+    )
+    def post(self, request, credit_note_id: str):
+        note = selectors.credit_note_get(
+            organization=self.organization, credit_note_id=credit_note_id
+        )
+        job = service.credit_note_stored_pdf_jobs([note.pk]).get(note.pk)
+        if job is not None and job.xml_checksum:
+            body = lago.CREDIT_NOTE_BASE.render(note, _job_urls({note.pk: job}))
+            return Response({"credit_note": body})
+        if job is None and self.organization.einvoicing_enabled:
+            service.credit_note_pdf_request(credit_note=note)
+        # A plain response: DRF's drops Content-Type from an empty body.
+        return HttpResponse(b"", status=200, content_type="application/json")

@@ -30,6 +30,10 @@ urlpatterns = [
         "credit_notes/<str:credit_note_id>/download_pdf",
         credit_notes.CreditNoteDownloadApi.as_view(),
     ),
+    path(
+        "credit_notes/<str:credit_note_id>/download_xml",
+        credit_notes.CreditNoteDownloadXmlApi.as_view(),
+    ),
     path("customers/<str:external_id>/credit_notes", credit_notes.CustomerCreditNotesApi.as_view()),
     path("invoices/<str:invoice_id>/download_xml", views.InvoiceDownloadXmlApi.as_view()),
     path("webhook_endpoints", views.WebhookEndpointsApi.as_view()),
