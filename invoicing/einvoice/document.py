@@ -247,6 +247,9 @@ def build_document(
     starts = [d for line in lines for d in (line.start, line.end) if d]
     period = (min(starts), max(starts)) if starts else None
     grand = s.sub_total_including_taxes_amount_cents
+    # Without service periods the supply is the issuing day (the PDF prints
+    # it as the date of supply); a credit note's is the corrected invoice's.
+    supplied_on = preceding_invoice[1] if preceding_invoice else s.issuing_date
     return Document(
         snapshot=s,
         type_code=type_code,
@@ -262,9 +265,7 @@ def build_document(
         paid_cents=grand - s.total_due_amount_cents,
         due_cents=s.total_due_amount_cents,
         period=period,
-        # Without service periods the supply is the issuing day (the PDF
-        # prints it as the date of supply).
-        delivery_date=None if period else s.issuing_date,
+        delivery_date=None if period else supplied_on,
         payment_means_code=SEPA_CREDIT_TRANSFER if s.currency == "EUR" else CREDIT_TRANSFER,
         with_vat_ids=not any(k[0] == "O" for k in keys),
         preceding_invoice=preceding_invoice,

@@ -349,3 +349,28 @@ def test_a_plain_credit_notes_xml_url_is_null(seller, seller_api, catalog, make_
         "/api/v1/credit_notes/00000000-0000-0000-0000-000000000000/download_xml"
     )
     assert missing.status_code == 404 and missing.json()["code"] == "credit_note_not_found"
+
+
+def test_the_credit_notes_of_a_void_are_einvoices(seller, catalog, make_buyer, rules_compiled):
+    # Voiding with generate_credit_note: 100.00 credited of 2 x 123.45 at
+    # 20 % (tax 20.00, 120.00), the rest (246.90 + 49.38 - 120.00 = 176.28)
+    # by a second credit note voided at once. Both are type 381 credit notes
+    # of the invoice, and pass the rules.
+    customer = make_buyer()
+    invoice = make_invoice(seller, customer, fees=[fee("vat20", "2")])
+    cn.invoice_void_with_credit_note(
+        organization=seller,
+        invoice=invoice,
+        params={"generate_credit_note": True, "credit_amount": 12_000, "refund_amount": 0},
+    )
+    notes = list(CreditNote.objects.filter(invoice=invoice).order_by("sequential_id"))
+    assert [n.total_amount_cents for n in notes] == [12_000, 17_628]
+    for note in notes:
+        factur_x, ubl_xml = stored(run_job(note))
+        embedded = validate.embedded_xml(factur_x)
+        assert fatal(validate.validate_xml(embedded)) == []
+        assert fatal(validate.validate_xml(ubl_xml)) == []
+        billing = etree.fromstring(ubl_xml).find(
+            "cac:BillingReference/cac:InvoiceDocumentReference", CN_NS
+        )
+        assert billing.findtext("cbc:ID", namespaces=CN_NS) == invoice.number
