@@ -104,9 +104,7 @@ def main() -> None:
         f"invoice PDF renderer {pdf_module.RENDERER_VERSION}, ReportLab {reportlab.Version}, "
         f"rl_accel {'on' if accelerated() else 'off'}, Python {platform.python_version()}"
     )
-    flags = "".join(
-        f" --{name}" for name in ("quick", "einvoicing") if getattr(args, name)
-    )
+    flags = "".join(f" --{name}" for name in ("quick", "einvoicing") if getattr(args, name))
     print(f"command: .venv/bin/python bench/render.py{flags}\n")
 
     first = samples.sample_eur_invoice()

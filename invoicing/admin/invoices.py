@@ -308,6 +308,7 @@ class InvoiceAdmin(admin.ModelAdmin):
 
         inlines = super().get_inline_instances(request, obj)
         return [*inlines, CreditNoteInline(self.model, self.admin_site)]
+
     actions = ["regenerate_pdfs_action", "request_missing_pdfs_action",
                "retry_failed_deliveries_action"]  # fmt: skip
     # fmt: off

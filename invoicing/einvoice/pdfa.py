@@ -189,8 +189,10 @@ def _stream_object(number: int, data: bytes, extra: str, *, flate: bool = True) 
     """A stream object; ``flate``: ``data`` is already Flate-compressed."""
     filter_entry = "/Filter /FlateDecode " if flate else ""
     return (
-        f"{number} 0 obj\n<< {filter_entry}/Length {len(data)} {extra} >>\nstream\n"
-    ).encode() + data + b"\nendstream\nendobj\n"
+        (f"{number} 0 obj\n<< {filter_entry}/Length {len(data)} {extra} >>\nstream\n").encode()
+        + data
+        + b"\nendstream\nendobj\n"
+    )
 
 
 # A one-page invoice's XML is about 11 KB: compressing it would cost a fifth
@@ -262,9 +264,7 @@ def facturx_pdf(pdf: bytes, xml: bytes, *, created_at: dt.datetime) -> bytes:
 
     # The body with the catalog and the info replaced where they were; every
     # object after them moves by the difference.
-    replaced = sorted(
-        [(root_start, root_end, new_catalog), (info_start, info_end, new_info)]
-    )
+    replaced = sorted([(root_start, root_end, new_catalog), (info_start, info_end, new_info)])
     body = bytearray(b"%PDF-1.7" + pdf[8 : replaced[0][0]])
     shifts = []
     for index, (start, end, text) in enumerate(replaced):
@@ -296,5 +296,9 @@ def facturx_pdf(pdf: bytes, xml: bytes, *, created_at: dt.datetime) -> bytes:
 def _metadata_object(number: int, xmp: bytes) -> bytes:
     # PDF/A wants the XMP readable without decoding: no filter.
     return (
-        f"{number} 0 obj\n<< /Type /Metadata /Subtype /XML /Length {len(xmp)} >>\nstream\n"
-    ).encode() + xmp + b"\nendstream\nendobj\n"
+        (
+            f"{number} 0 obj\n<< /Type /Metadata /Subtype /XML /Length {len(xmp)} >>\nstream\n"
+        ).encode()
+        + xmp
+        + b"\nendstream\nendobj\n"
+    )

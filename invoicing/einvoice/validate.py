@@ -132,9 +132,7 @@ def _schema_failures(xml: bytes, syntax: str) -> list[Failure]:
     schema = _schema(syntax)
     if schema.validate(root):
         return []
-    return [
-        Failure("xsd", "", "fatal", f"line {e.line}", e.message) for e in schema.error_log
-    ]
+    return [Failure("xsd", "", "fatal", f"line {e.line}", e.message) for e in schema.error_log]
 
 
 def _schematron_failures(xml: bytes, name: str, path: Path) -> list[Failure]:

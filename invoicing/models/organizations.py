@@ -112,9 +112,7 @@ class Organization(models.Model):
     bic = models.CharField(
         max_length=11,
         blank=True,
-        validators=[
-            RegexValidator(r"^[A-Z]{6}[0-9A-Z]{2}([0-9A-Z]{3})?$", "A BIC (ISO 9362).")
-        ],
+        validators=[RegexValidator(r"^[A-Z]{6}[0-9A-Z]{2}([0-9A-Z]{3})?$", "A BIC (ISO 9362).")],
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

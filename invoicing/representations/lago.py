@@ -153,8 +153,17 @@ ORGANIZATION = Shape(
         _organization("created_at", DATETIME, convert=lago_datetime),
         *(
             _organization_text(name)
-            for name in ("country", "address_line1", "address_line2", "state", "zipcode",
-                         "email", "city", "legal_name", "legal_number")
+            for name in (
+                "country",
+                "address_line1",
+                "address_line2",
+                "state",
+                "zipcode",
+                "email",
+                "city",
+                "legal_name",
+                "legal_number",
+            )
         ),  # fmt: skip
         _organization("timezone", STRING),
         _organization("net_payment_term", INTEGER),

@@ -53,11 +53,7 @@ def download_urls(invoices) -> tuple[dict, dict]:
     jobs = selectors.invoice_stored_pdf_jobs(invoice_ids=[i.pk for i in invoices])
     return (
         {invoice_id: pdf_download_url(job) for invoice_id, job in jobs.items()},
-        {
-            invoice_id: xml_download_url(job)
-            for invoice_id, job in jobs.items()
-            if job.xml_checksum
-        },
+        {invoice_id: xml_download_url(job) for invoice_id, job in jobs.items() if job.xml_checksum},
     )
 
 

@@ -322,8 +322,15 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             continue
         rendered.append(
             _Rendered(
-                job, invoice, key, checksum, len(pdf), page_count(pdf), render_ms,
-                xml_key, hashlib.sha256(xml).hexdigest() if xml else "",
+                job,
+                invoice,
+                key,
+                checksum,
+                len(pdf),
+                page_count(pdf),
+                render_ms,
+                xml_key,
+                hashlib.sha256(xml).hexdigest() if xml else "",
                 len(xml) if xml is not None else None,
             )  # fmt: skip
         )

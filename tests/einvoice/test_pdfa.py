@@ -150,8 +150,9 @@ def test_two_renders_of_one_version_are_byte_identical():
     # Another invoice gets another second ID (the file's revision), the same
     # scheme of the first (ReportLab's content digest).
     other = render_einvoice(einvoice_of(dataclasses.replace(sample_eur_invoice(), number="X-1")))
-    assert pikepdf.open(io.BytesIO(other.pdf)).trailer.ID[1] != (
-        pikepdf.open(io.BytesIO(first.pdf)).trailer.ID[1]
+    assert (
+        pikepdf.open(io.BytesIO(other.pdf)).trailer.ID[1]
+        != (pikepdf.open(io.BytesIO(first.pdf)).trailer.ID[1])
     )
 
 

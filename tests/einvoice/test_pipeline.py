@@ -48,24 +48,43 @@ CASES = {
     "reverse charge AE": ({}, "EUR", [fee("ae", "4")], []),
     "intra-EU supply K": ({}, "EUR", [fee("k", "2")], []),
     "exempt E with reason": ({}, "EUR", [fee("e")], []),
-    "export G": ({"country": "US", "vat": "", "zipcode": "10001", "city": "New York"},
-                 "EUR", [fee("g", "3")], []),  # fmt: skip
-    "coupons over two rates": ({}, "EUR", [fee("vat20", "3"), fee("vat55")],
-                               [coupon(1_000), coupon(333)]),  # fmt: skip
+    "export G": (
+        {"country": "US", "vat": "", "zipcode": "10001", "city": "New York"},
+        "EUR",
+        [fee("g", "3")],
+        [],
+    ),  # fmt: skip
+    "coupons over two rates": (
+        {},
+        "EUR",
+        [fee("vat20", "3"), fee("vat55")],
+        [coupon(1_000), coupon(333)],
+    ),  # fmt: skip
     "credit note and prepaid applied": (
-        {}, "EUR", [fee("vat20", "3"), fee("vat55")],
-        [coupon(1_000), CreditInput(kind=Credit.Kind.CREDIT_NOTE, amount_cents=5_000, name="CN-7"),
-         CreditInput(kind=Credit.Kind.PREPAID, amount_cents=1_200, name="Prepaid credits")],
+        {},
+        "EUR",
+        [fee("vat20", "3"), fee("vat55")],
+        [
+            coupon(1_000),
+            CreditInput(kind=Credit.Kind.CREDIT_NOTE, amount_cents=5_000, name="CN-7"),
+            CreditInput(kind=Credit.Kind.PREPAID, amount_cents=1_200, name="Prepaid credits"),
+        ],
     ),  # fmt: skip
     "yen": ({}, "JPY", [fee("jpy", "3")], []),
     "service periods": (
-        {}, "EUR",
-        [fee("vat20", from_datetime="2026-01-01T00:00:00Z", to_datetime="2026-01-31T23:59:59Z"),
-         fee("vat55", from_datetime="2026-02-01T00:00:00Z", to_datetime="2026-02-28T23:59:59Z")],
+        {},
+        "EUR",
+        [
+            fee("vat20", from_datetime="2026-01-01T00:00:00Z", to_datetime="2026-01-31T23:59:59Z"),
+            fee("vat55", from_datetime="2026-02-01T00:00:00Z", to_datetime="2026-02-28T23:59:59Z"),
+        ],
         [],
     ),  # fmt: skip
     "fraction of a cent per unit": (
-        {}, "EUR", [fee("vat20", "125000", unit_amount_cents=Decimal("0.085"))], []
+        {},
+        "EUR",
+        [fee("vat20", "125000", unit_amount_cents=Decimal("0.085"))],
+        [],
     ),  # fmt: skip
 }
 

@@ -41,21 +41,31 @@ def snapshot(**changes) -> InvoiceSnapshot:
         created_at=dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC),
         locale="en",
         organization=Party(
-            name="Acme Cloud", legal_name="Acme Cloud SAS",
+            name="Acme Cloud",
+            legal_name="Acme Cloud SAS",
             tax_identification_number="FR12912345678",
             address=Address(line1="12 rue de la Paix", city="Paris", zipcode="75002", country="FR"),
-            electronic_address="FR12912345678", electronic_address_scheme="9957",
+            electronic_address="FR12912345678",
+            electronic_address_scheme="9957",
         ),  # fmt: skip
         customer=Party(
-            name="Globex GmbH", legal_name="Globex GmbH", tax_identification_number="DE123456789",
+            name="Globex GmbH",
+            legal_name="Globex GmbH",
+            tax_identification_number="DE123456789",
             address=Address(line1="Hauptstraße 5", city="Berlin", zipcode="10115", country="DE"),
-            electronic_address="DE123456789", electronic_address_scheme="9930",
+            electronic_address="DE123456789",
+            electronic_address_scheme="9930",
         ),  # fmt: skip
         fees=(
             FeeLine(
-                display_name="Consulting", units=Decimal(2), unit_amount_cents=Decimal(15_000),
-                amount_cents=30_000, taxes_rate=Decimal(20), taxes_amount_cents=5_800,
-                vat_category_code="S", coupons_amount_cents=Decimal(1_000),
+                display_name="Consulting",
+                units=Decimal(2),
+                unit_amount_cents=Decimal(15_000),
+                amount_cents=30_000,
+                taxes_rate=Decimal(20),
+                taxes_amount_cents=5_800,
+                vat_category_code="S",
+                coupons_amount_cents=Decimal(1_000),
             ),
         ),  # fmt: skip
         applied_taxes=(AppliedTax("VAT", "vat20", Decimal(20), 5_800, 29_000),),
@@ -96,9 +106,9 @@ def test_a_tax_total_that_does_not_follow_from_the_base_fails_br_co_17(rules_com
 def test_lines_that_do_not_add_up_fail_br_co_10(rules_compiled):
     xml = build_ubl(snapshot()).replace(
         b'<cbc:LineExtensionAmount currencyID="EUR">300.00</cbc:LineExtensionAmount>'
-        b'<cbc:TaxExclusiveAmount',
+        b"<cbc:TaxExclusiveAmount",
         b'<cbc:LineExtensionAmount currencyID="EUR">310.00</cbc:LineExtensionAmount>'
-        b'<cbc:TaxExclusiveAmount',
+        b"<cbc:TaxExclusiveAmount",
     )
     assert "BR-CO-10" in failed_rules(xml)
     cii = build_cii(snapshot()).replace(
@@ -155,8 +165,10 @@ def test_the_schema_rejects_a_malformed_document(rules_compiled):
                 "organization.electronic_address_scheme": ["value_is_mandatory"],
             },
         ),
-        ({"einvoice": EInvoiceTerms(buyer_reference="X", iban="not an iban")},
-         {"organization.iban": ["value_is_invalid"]}),  # fmt: skip
+        (
+            {"einvoice": EInvoiceTerms(buyer_reference="X", iban="not an iban")},
+            {"organization.iban": ["value_is_invalid"]},
+        ),  # fmt: skip
     ],
 )
 def test_readiness_names_each_missing_datum(changes, expected):
@@ -169,7 +181,7 @@ def test_the_sound_snapshot_is_ready_and_renders():
 
 
 def test_markup_and_control_characters_in_names_stay_valid_xml(rules_compiled):
-    hostile = "Müller & <Söhne> \"GmbH\"\x01\x0b"
+    hostile = 'Müller & <Söhne> "GmbH"\x01\x0b'
     party = dataclasses.replace(snapshot().customer, name=hostile, legal_name=hostile)
     fee = dataclasses.replace(snapshot().fees[0], display_name="<b>Consulting</b> & co")
     odd = snapshot(customer=party, fees=(fee,), invoice_footer="Pay < 30 days & thanks")

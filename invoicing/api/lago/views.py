@@ -101,16 +101,19 @@ def _list_envelope(name: str, serializer_class):
 # Any request may carry a body, and the parser answers before the view runs:
 # malformed JSON (400), over MAX_REQUEST_BYTES (413), not JSON at all (415).
 BODY_ERRORS = (400, 413, 415)
-# Any request may also meet a database outage: 503 with Retry-After (api/unavailable.py).
+# Any request may also meet a database outage: 503 with Retry-After (api/unavailable.py),
+# and any authenticated one the rate limits: 429 with Retry-After (api/throttling.py).
 UNAVAILABLE = 503
+RATE_LIMITED = 429
 
 
 def _responses(ok, *errors: int) -> dict:
     """The success body and Lago's error bodies an operation can answer."""
+    always = (*BODY_ERRORS, RATE_LIMITED, UNAVAILABLE)
     return {
         200: ok,
         401: LagoErrorOutput,
-        **{status: LagoErrorOutput for status in (*BODY_ERRORS, UNAVAILABLE, *errors)},
+        **{status: LagoErrorOutput for status in (*always, *errors)},
     }
 
 
@@ -161,9 +164,7 @@ class OrganizationApi(LagoApi):
     )
     def put(self, request):
         data = _validated(s.OrganizationInput, _root(request, "organization"))
-        organization = organizations.organization_update(
-            organization=self.organization, data=data
-        )
+        organization = organizations.organization_update(organization=self.organization, data=data)
         return Response({"organization": lago.ORGANIZATION.render(organization)})
 
 
@@ -828,7 +829,7 @@ class WebhookPublicKeyTextApi(LagoApi):
         responses={
             (200, "text/plain"): OpenApiTypes.STR,
             401: LagoErrorOutput,
-            **{status: LagoErrorOutput for status in (*BODY_ERRORS, UNAVAILABLE)},
+            **{status: LagoErrorOutput for status in (*BODY_ERRORS, RATE_LIMITED, UNAVAILABLE)},
         },
         summary="The public key of jwt webhook signatures, as plain text (deprecated)",
     )

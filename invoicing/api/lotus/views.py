@@ -35,16 +35,19 @@ class LotusErrorOutput(serializers.Serializer):
 # Any request may carry a body, and the parser answers before the view runs:
 # malformed JSON (400), over MAX_REQUEST_BYTES (413), not JSON at all (415).
 BODY_ERRORS = (400, 413, 415)
-# Any request may also meet a database outage: 503 with Retry-After (api/unavailable.py).
+# Any request may also meet a database outage: 503 with Retry-After (api/unavailable.py),
+# and any authenticated one the rate limits: 429 with Retry-After (api/throttling.py).
 UNAVAILABLE = 503
+RATE_LIMITED = 429
 
 
 def _responses(ok, *errors: int) -> dict:
     """The success body and Lotus's error bodies an operation can answer."""
+    always = (*BODY_ERRORS, RATE_LIMITED, UNAVAILABLE)
     return {
         **ok,
         401: LotusErrorOutput,
-        **{status: LotusErrorOutput for status in (*BODY_ERRORS, UNAVAILABLE, *errors)},
+        **{status: LotusErrorOutput for status in (*always, *errors)},
     }
 
 

@@ -209,12 +209,21 @@ class Command(BaseCommand):
                 organization=organization,
                 external_customer_id=external_id,
                 fees=[
-                    FeeInput(add_on_code=f"{code}-{customer.currency.lower()}",
-                             units=Decimal(units), tax_codes=taxes)
+                    FeeInput(
+                        add_on_code=f"{code}-{customer.currency.lower()}",
+                        units=Decimal(units),
+                        tax_codes=taxes,
+                    )
                     for code, units in (("support", "1"), ("seats", "12"), ("training", "2"))
                 ],  # fmt: skip
-                credits=[CreditInput(kind=Credit.Kind.COUPON, amount_cents=1_000,
-                                     code="WELCOME10", name="Welcome discount")],  # fmt: skip
+                credits=[
+                    CreditInput(
+                        kind=Credit.Kind.COUPON,
+                        amount_cents=1_000,
+                        code="WELCOME10",
+                        name="Welcome discount",
+                    )
+                ],  # fmt: skip
             )
             issued += 1
         return issued

@@ -199,9 +199,7 @@ CREDIT_ITEM_TYPES = ["coupon", "credit_note", "invoice"]
 # Beyond Lago (README, "Taxes"): a tax's EN 16931 VAT category and exemption
 # reason, kept by every applied tax.
 VAT_EXTRAS = {
-    "vat_category_code": {
-        "type": "string", "enum": ["S", "Z", "E", "AE", "K", "G", "O", "L", "M"]
-    },
+    "vat_category_code": {"type": "string", "enum": ["S", "Z", "E", "AE", "K", "G", "O", "L", "M"]},
     "vat_exemption_reason": STRING_OR_NULL,
     "vat_exemption_reason_code": {
         "type": ["string", "null"],
