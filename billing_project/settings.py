@@ -357,7 +357,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task events (received, started, succeeded, sent) are what Flower shows as task history.
 # Off unless asked: each is one more broker message, 12 per invoice at month-end (three
-# tasks), a sixth of a worker's main process when nothing reads them. Flower turns them on
+# tasks), and publishing them was about half of a Celery main process's work (py-spy,
+# bench/monthend.py) when nothing read them. Flower turns them on
 # in the workers itself while it runs (its --enable-events, on by default), so its pages
 # lose nothing; CELERY_TASK_EVENTS=1 keeps them on for other monitors.
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_TASK_EVENTS", False)
