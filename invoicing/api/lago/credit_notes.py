@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -17,6 +16,7 @@ from invoicing.api.lago import serializers as s
 from invoicing.api.lago.views import (
     LagoApi,
     _choices,
+    _empty_200,
     _list_envelope,
     _page,
     _responses,
@@ -312,7 +312,7 @@ class CreditNoteDownloadApi(LagoApi):
         job = service.credit_note_pdf_request(credit_note=note)
         if job.state != PdfJob.State.READY:
             # Never wait for rendering: lago-python-client times out at 5 s.
-            return HttpResponse(b"", status=200, content_type="application/json")
+            return _empty_200()
         body = lago.CREDIT_NOTE_BASE.render(note, _job_urls({note.pk: job}))
         return Response({"credit_note": body})
 
@@ -340,5 +340,4 @@ class CreditNoteDownloadXmlApi(LagoApi):
             return Response({"credit_note": body})
         if job is None and self.organization.einvoicing_enabled:
             service.credit_note_pdf_request(credit_note=note)
-        # A plain response: DRF's drops Content-Type from an empty body.
-        return HttpResponse(b"", status=200, content_type="application/json")
+        return _empty_200()

@@ -623,32 +623,57 @@ class InvoiceDownloadApi(LagoApi):
         ),
     )
     def post(self, request, invoice_id: str):
-        statuses = (Invoice.Status.FINALIZED,)
         # A stored PDF (the common case) costs one query; otherwise the
         # invoice is looked up (404 if not the caller's) and its PDF asked for.
-        job = selectors.invoice_stored_pdf_get(
-            organization_id=request.user.organization_id,
-            invoice_id=invoice_id,
-            statuses=statuses,
-            with_customer=True,
-            only=INVOICE_BASE_COLUMNS,
-        )
+        job = _stored_pdf(request, invoice_id)
         if job is None:
-            invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id,
-                                            statuses=statuses, with_customer=False)  # fmt: skip
+            invoice = _downloadable_invoice(self.organization, invoice_id)
             job = pdf.invoice_pdf_request(invoice=invoice)
             if job.state != PdfJob.State.READY:
                 # Never wait for rendering here: lago-python-client times out at 5 s.
-                # A plain response: DRF's drops Content-Type from an empty body.
-                return HttpResponse(b"", status=200, content_type="application/json")
+                return _empty_200()
         else:
             invoice = job.invoice
-        return Response({"invoice": lago.INVOICE_BASE.render(invoice, _stored_urls(invoice, job))})
+        return _stored_response(invoice, job)
+
+
+# The invoices whose files Lago's download actions serve.
+_DOWNLOADABLE = (Invoice.Status.FINALIZED,)
+
+
+def _stored_pdf(request, invoice_id: str) -> PdfJob | None:
+    """The caller's finalized invoice's stored PDF job, with the invoice and its customer:
+    one query, the download actions' common case."""
+    return selectors.invoice_stored_pdf_get(
+        organization_id=request.user.organization_id,
+        invoice_id=invoice_id,
+        statuses=_DOWNLOADABLE,
+        with_customer=True,
+        only=INVOICE_BASE_COLUMNS,
+    )
+
+
+def _downloadable_invoice(organization, invoice_id: str) -> Invoice:
+    """The caller's finalized invoice (404 otherwise), when it has no stored PDF yet."""
+    return selectors.invoice_get(
+        organization=organization, invoice_id=invoice_id, statuses=_DOWNLOADABLE,
+        with_customer=False,
+    )  # fmt: skip
+
+
+def _empty_200() -> HttpResponse:
+    # Lago's "queued, a webhook follows". A plain response: DRF's drops Content-Type
+    # from an empty body.
+    return HttpResponse(b"", status=200, content_type="application/json")
 
 
 def _stored_urls(invoice: Invoice, job: PdfJob) -> dict:
     xml = {invoice.pk: xml_download_url(job)} if job.xml_checksum else {}
     return {"pdf_urls": {invoice.pk: pdf_download_url(job)}, "xml_urls": xml}
+
+
+def _stored_response(invoice: Invoice, job: PdfJob) -> Response:
+    return Response({"invoice": lago.INVOICE_BASE.render(invoice, _stored_urls(invoice, job))})
 
 
 class InvoiceDownloadXmlApi(LagoApi):
@@ -665,24 +690,14 @@ class InvoiceDownloadXmlApi(LagoApi):
         ),
     )
     def post(self, request, invoice_id: str):
-        statuses = (Invoice.Status.FINALIZED,)
-        job = selectors.invoice_stored_pdf_get(
-            organization_id=request.user.organization_id,
-            invoice_id=invoice_id,
-            statuses=statuses,
-            with_customer=True,
-            only=INVOICE_BASE_COLUMNS,
-        )
+        job = _stored_pdf(request, invoice_id)
         if job is None:
-            invoice = selectors.invoice_get(organization=self.organization, invoice_id=invoice_id,
-                                            statuses=statuses, with_customer=False)  # fmt: skip
+            invoice = _downloadable_invoice(self.organization, invoice_id)
             if self.organization.einvoicing_enabled:
                 pdf.invoice_pdf_request(invoice=invoice)
         elif job.xml_checksum:
-            body = lago.INVOICE_BASE.render(job.invoice, _stored_urls(job.invoice, job))
-            return Response({"invoice": body})
-        # A plain response: DRF's drops Content-Type from an empty body.
-        return HttpResponse(b"", status=200, content_type="application/json")
+            return _stored_response(job.invoice, job)
+        return _empty_200()
 
 
 # -------------------------------------------------------------- webhooks
