@@ -53,6 +53,7 @@ from invoicing.models import (
 )
 from invoicing.money import MAX_AMOUNT_CENTS, round_half_up
 from invoicing.services.events import credit_note_events_record
+from invoicing.services.pdf import pdf_version_start
 
 # lago-api's Invoice::CREDIT_NOTES_MIN_VERSION.
 CREDIT_NOTES_MIN_VERSION = 2
@@ -755,24 +756,11 @@ def credit_note_pdf_request(*, credit_note: CreditNote) -> PdfJob:
 def credit_note_pdf_regenerate(*, credit_note: CreditNote) -> PdfJob:
     """A new version (the old one's links stop working; one not rendered
     yet is superseded), as ``invoice_pdf_regenerate``."""
-    old = _current_job(credit_note.pk)
-    version = (old.version + 1) if old else 1
-    if old:
-        PdfJob.objects.filter(pk=old.pk).update(is_current=False)
-        PdfJob.objects.filter(pk=old.pk).exclude(state=PdfJob.State.READY).update(
-            state=PdfJob.State.SUPERSEDED,
-            last_error=f"superseded by version {version} before it was rendered",
-            lease_expires_at=None,
-            finished_at=timezone.now(),
-        )
-    job = PdfJob.objects.create(
-        credit_note_id=credit_note.pk,
+    return pdf_version_start(
+        old=_current_job(credit_note.pk),
         organization_id=credit_note.organization_id,
-        version=version,
-        enqueued_at=timezone.now(),
+        credit_note_id=credit_note.pk,
     )
-    render_on_commit(str(job.pk))
-    return job
 
 
 def credit_note_stored_pdf_jobs(credit_note_ids) -> dict:

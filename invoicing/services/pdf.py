@@ -113,7 +113,15 @@ def invoice_pdf_regenerate(*, invoice: Invoice) -> PdfJob:
     """Retire the current version (its URLs stop working) and start a new one."""
     locked = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
     _check_renderable(locked)
-    old = _current_job(invoice.id)
+    return pdf_version_start(
+        old=_current_job(invoice.id), organization_id=invoice.organization_id, invoice_id=invoice.id
+    )
+
+
+def pdf_version_start(*, old: PdfJob | None, organization_id, **document) -> PdfJob:
+    """Retire ``old``, the document's current job (its URLs stop working), and start the
+    document's next version (``invoice_id=`` or ``credit_note_id=``), rendered once the
+    transaction commits. The caller holds the document's lock."""
     version = (old.version + 1) if old else 1
     if old:
         PdfJob.objects.filter(pk=old.pk).update(is_current=False)
@@ -127,10 +135,10 @@ def invoice_pdf_regenerate(*, invoice: Invoice) -> PdfJob:
             finished_at=timezone.now(),
         )
     job = PdfJob.objects.create(
-        invoice_id=invoice.id,
-        organization_id=invoice.organization_id,
+        organization_id=organization_id,
         version=version,
         enqueued_at=timezone.now(),
+        **document,
     )
     render_on_commit(str(job.id))
     return job
