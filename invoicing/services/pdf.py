@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -16,8 +18,9 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, transaction
-from django.db.models import F, Q, prefetch_related_objects
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q, Window, prefetch_related_objects
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from invoicing.dispatch import RENDER_BATCH_SIZE, RENDER_PDF_TASK, render_on_commit, send
@@ -208,37 +211,147 @@ def pdf_job_run(*, job_id: str) -> RunResult:
     return pdf_jobs_run(job_ids=[job_id])[0]
 
 
-def _claim(job_ids: list[str], now: dt.datetime, *, take_waiting: bool) -> list[str]:
-    """Take the claimable jobs among ``job_ids`` and (``take_waiting``), up to
-    RENDER_BATCH_SIZE, other jobs waiting their turn, skipping rows another
-    worker is locking at this instant. SELECT ... FOR UPDATE picks exactly which jobs are ours; the
-    UPDATE (repeating the conditions) moves them to ``rendering``. Messages
-    for the extra jobs find them taken and cost one query."""
-    lease = dt.timedelta(seconds=settings.PDF_RENDER_LEASE_SECONDS)
+def _claim(job_ids: list[str], now: dt.datetime, *, take_waiting: bool) -> list[PdfJob]:
+    """Take jobs to render, moved to ``rendering`` (one attempt more, leased),
+    skipping rows another worker is locking at this instant.
+
+    Without ``take_waiting``: the claimable jobs among ``job_ids``. With it
+    (the render task), a batch dealt by the scheduling rule, whatever jobs the
+    message names. The rule: up to RENDER_BATCH_SIZE pending jobs, dealt round
+    the organizations with jobs waiting (each one's oldest, then each one's
+    second oldest, and so on), from at most RENDER_BATCH_SIZE organizations
+    (taken from a random point of their order, round to its start, when more
+    wait); plus any job the message names whose worker died (the sweep names
+    those). A message is only a wake-up: an organization's month-end sends one
+    per batch of its jobs, and another organization's waiting job goes into
+    the next batch claimed, not after every message queued before its own."""
+    lease_ends = now + dt.timedelta(seconds=settings.PDF_RENDER_LEASE_SECONDS)
+    if take_waiting and connection.vendor == "postgresql":
+        return _claim_fair_returning(job_ids, now, lease_ends)
     claimable = Q(_claimable(now), is_current=True, attempts__lt=settings.PDF_MAX_ATTEMPTS)
-    # Most messages of a bulk find their job already taken along by another
-    # task: one plain read tells so, without a locking transaction.
-    if not PdfJob.objects.filter(claimable, pk__in=job_ids).exists():
-        return []
     with transaction.atomic():
         locked = PdfJob.objects.select_for_update(skip_locked=True).filter(claimable)
-        ids = list(locked.filter(pk__in=job_ids).values_list("id", flat=True))
-        room = RENDER_BATCH_SIZE - len(ids)
-        if take_waiting and ids and room > 0:
-            ids += list(
+        if take_waiting:
+            # The embedded database (SQLite, one writer at a time): the same
+            # rule, each organization's waiting jobs ranked in one query.
+            abandoned = locked.filter(pk__in=job_ids, state=PdfJob.State.RENDERING)
+            ranked = (
                 locked.filter(state=PdfJob.State.PENDING)
-                .exclude(pk__in=ids)
-                .order_by("created_at")
-                .values_list("id", flat=True)[:room]
+                .annotate(
+                    rank=Window(
+                        RowNumber(),
+                        partition_by=F("organization_id"),
+                        order_by=F("created_at").asc(),
+                    )
+                )  # fmt: skip
+                .filter(rank__lte=RENDER_BATCH_SIZE)
+                .order_by("rank", "created_at")
             )
-        if ids:
-            PdfJob.objects.filter(claimable, pk__in=ids).update(
-                state=PdfJob.State.RENDERING,
-                attempts=F("attempts") + 1,
-                started_at=now,
-                lease_expires_at=now + lease,
-            )
-    return [str(pk) for pk in ids]
+            ids = [*abandoned.values_list("id", flat=True),
+                   *ranked.values_list("id", flat=True)[:RENDER_BATCH_SIZE]]  # fmt: skip
+        else:
+            ids = list(locked.filter(pk__in=job_ids).values_list("id", flat=True))
+        if not ids:
+            return []
+        PdfJob.objects.filter(claimable, pk__in=ids).update(
+            state=PdfJob.State.RENDERING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            lease_expires_at=lease_ends,
+        )
+        return list(PdfJob.objects.filter(pk__in=ids, started_at=now).order_by("created_at"))
+
+
+@functools.cache
+def _claim_fair_sql() -> str:
+    """The render task's claim on PostgreSQL, one statement (see ``_claim``).
+
+    The organizations with waiting jobs are found by skipping through the
+    partial index ``pdf_job_pending_org`` (one probe per organization, so a
+    claim costs the same with 5 or 50,000 jobs waiting); each one's share is
+    oldest waiting jobs, up to a whole batch (so that a batch is full whenever
+    that many jobs wait, and two workers claiming at once take different rows),
+    are locked in a LATERAL subquery, dealt round the organizations (each one's
+    first, then each one's second...), cut to the batch, and updated; RETURNING
+    gives the rows the batch renders. The rows locked but not taken (at most a
+    batch per organization of the batch) are free again when it commits."""
+    q = connection.ops.quote_name
+    table = q(PdfJob._meta.db_table)
+    waiting = f"{q('state')} = %(pending)s AND {q('is_current')}"
+    org = q("organization_id")
+    skip = (
+        "{name}(org, n) AS ("
+        f"SELECT (SELECT {org} FROM {table} WHERE {waiting} AND {org} {{first}} %(start)s "
+        f"ORDER BY {org} LIMIT 1), 1 "
+        "UNION ALL "
+        f"SELECT (SELECT j.{org} FROM {table} j WHERE j.{q('state')} = %(pending)s "
+        f"AND j.{q('is_current')} AND j.{org} > s.org {{bound}} ORDER BY j.{org} LIMIT 1), "
+        "s.n + 1 "
+        "FROM {name} s WHERE s.org IS NOT NULL AND s.n < %(size)s)"
+    )
+    after = skip.format(name="after_start", first=">=", bound="")
+    before = skip.format(name="before_start", first="<", bound=f"AND j.{org} < %(start)s")
+    return (
+        f"WITH RECURSIVE {after}, {before}, "
+        "orgs AS (SELECT org FROM (SELECT org, n FROM after_start UNION ALL "
+        "SELECT org, n + %(size)s FROM before_start) o WHERE org IS NOT NULL "
+        "ORDER BY n LIMIT %(size)s), "
+        "candidates AS (SELECT c.* FROM orgs CROSS JOIN LATERAL ("
+        f"SELECT j.{q('id')}, j.{q('created_at')}, j.{org} FROM {table} j "
+        f"WHERE j.{org} = orgs.org AND j.{q('state')} = %(pending)s AND j.{q('is_current')} "
+        f"AND j.{q('attempts')} < %(max_attempts)s "
+        f"AND (j.{q('available_at')} IS NULL OR j.{q('available_at')} <= %(now)s) "
+        f"ORDER BY j.{q('created_at')} "
+        "LIMIT %(size)s FOR UPDATE SKIP LOCKED) c), "
+        f"picked AS (SELECT {q('id')} FROM (SELECT {q('id')}, {q('created_at')}, "
+        f"row_number() OVER (PARTITION BY {org} ORDER BY {q('created_at')}) AS rank "
+        f"FROM candidates) r ORDER BY rank, {q('created_at')} LIMIT %(size)s), "
+        f"abandoned AS (SELECT {q('id')} FROM {table} WHERE {q('id')} = ANY(%(named)s) "
+        f"AND {q('state')} = %(rendering)s AND {q('is_current')} "
+        f"AND {q('lease_expires_at')} < %(now)s AND {q('attempts')} < %(max_attempts)s "
+        "FOR UPDATE SKIP LOCKED) "
+        f"UPDATE {table} SET {q('state')} = %(rendering)s, "
+        f"{q('attempts')} = {q('attempts')} + 1, {q('started_at')} = %(now)s, "
+        f"{q('lease_expires_at')} = %(lease_ends)s, {q('updated_at')} = %(now)s "
+        f"WHERE {q('id')} IN (SELECT {q('id')} FROM picked UNION SELECT {q('id')} FROM abandoned) "
+        f"RETURNING {_returned().sql}"
+    )
+
+
+@functools.cache
+def _returned():
+    from invoicing import selectors
+
+    return selectors._columns(PdfJob, connection.ops.quote_name(PdfJob._meta.db_table))
+
+
+# Where a claim starts in the organizations' order when more organizations than
+# a batch have jobs waiting: anywhere, so that each is as likely to be served.
+_start_point = uuid.uuid4
+
+
+def _claim_fair_returning(job_ids: list[str], now, lease_ends) -> list[PdfJob]:
+    named = []
+    for job_id in job_ids:
+        try:
+            named.append(uuid.UUID(str(job_id)))
+        except ValueError:  # a message naming no job: only a wake-up
+            continue
+    params = {
+        "pending": PdfJob.State.PENDING.value,
+        "rendering": PdfJob.State.RENDERING.value,
+        "start": _start_point(),
+        "size": RENDER_BATCH_SIZE,
+        "max_attempts": settings.PDF_MAX_ATTEMPTS,
+        "now": now,
+        "lease_ends": lease_ends,
+        "named": named,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_fair_sql(), params)
+        rows = cursor.fetchall()
+    jobs = [_returned().instance(row) for row in rows]
+    return sorted(jobs, key=lambda job: job.created_at)
 
 
 @dataclass
@@ -270,11 +383,10 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
     from invoicing.services import credit_notes
 
     job_ids = [str(j) for j in job_ids]
-    claimed = _claim(job_ids, timezone.now(), take_waiting=take_waiting)
-    results = {j: RunResult(j, "skipped") for j in [*job_ids, *claimed]}
-    if not claimed:
+    jobs = _claim(job_ids, timezone.now(), take_waiting=take_waiting)
+    results = {j: RunResult(j, "skipped") for j in [*job_ids, *(str(job.pk) for job in jobs)]}
+    if not jobs:
         return list(results.values())
-    jobs = list(PdfJob.objects.filter(pk__in=claimed).order_by("created_at"))
     invoices = _load_for_snapshot([job.invoice_id for job in jobs if job.invoice_id])
     # Credit notes' jobs ride the same batches (services/credit_notes.py).
     notes = credit_notes.credit_notes_for_snapshot(

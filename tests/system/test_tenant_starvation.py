@@ -1,5 +1,7 @@
-"""One tenant looping on Lotus's pdf_url for PDFs that cannot be rendered
-must not take the web tier from the others (README, "Security and limits").
+"""One tenant must not take the service from the others: looping on Lotus's
+pdf_url for PDFs that cannot be rendered must not take the web tier (README,
+"Security and limits"), and a month-end must not hold another tenant's PDFs
+behind it (README, "PDFs and the worker pipeline", the render claim's rule).
 
 The deployment is tests/system/stack.py's, started with gunicorn as the
 Procfile runs it with ``WEB_CONCURRENCY=2`` (2 sync workers) and the default
@@ -19,6 +21,7 @@ and while A's loops go on being answered.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
@@ -169,3 +172,57 @@ def test_a_tenant_looping_on_pdf_url_does_not_starve_the_others(web_stack):
     assert all(
         r.status_code == 503 and r.json()["title"] == "pdf_generation_failed" for r in others
     ), [(r.status_code, r.text[:200]) for r in others]
+
+
+# A's month-end: invoices finalized while no PDF worker runs, so that all of
+# them wait when B's one arrives.
+MONTH_END = 300
+BATCH = 20
+PDF_PROCESSES = 2
+
+
+def test_a_tenants_month_end_does_not_hold_another_tenants_pdf(web_stack):
+    stack = web_stack
+    worker = stack.processes["pdf"]
+    if worker.alive:
+        worker.stop()
+    a = stack.tenant("month-end-a")
+    with ThreadPoolExecutor(4) as pool:
+        sessions = [stack.session(a) for _ in range(4)]
+        list(pool.map(lambda n: sessions[n % 4].create_invoice(a.customer), range(MONTH_END)))
+    b = stack.tenant("one-invoice-b")
+    b_invoice = stack.session(b).create_invoice(b.customer)["lago_id"]
+    # A's 300 jobs and their 15 messages were all queued before B's.
+    assert stack.sql(
+        "SELECT count(*) FROM invoicing_pdfjob WHERE organization_id = %s AND state = 'pending'",
+        a.organization_id,
+    ) == [(MONTH_END,)]
+
+    worker.start()
+    wait_until(
+        lambda: stack.sql(
+            "SELECT 1 FROM invoicing_pdfjob WHERE invoice_id = %s AND state = 'ready'", b_invoice
+        ),
+        timeout=120,
+        what="B's PDF to be stored",
+    )
+    # By the rule B's job is dealt into the first batch claimed once it waits:
+    # each of the 2 worker processes' first claims holds at most 20 of A's,
+    # so at most 40 of A's PDFs can have been stored before B's. Before the
+    # rule a message's own jobs were its batch, and B's came after all 300.
+    [(before_b,)] = stack.sql(
+        "SELECT count(*) FROM invoicing_pdfjob a, invoicing_pdfjob b"
+        " WHERE b.invoice_id = %s AND a.organization_id = %s AND a.finished_at < b.finished_at",
+        b_invoice,
+        a.organization_id,
+    )
+    assert before_b <= PDF_PROCESSES * BATCH, f"{before_b} of A's PDFs were stored before B's"
+    wait_until(
+        lambda: stack.sql(
+            "SELECT count(*) FROM invoicing_pdfjob WHERE organization_id = %s AND state = 'ready'",
+            a.organization_id,
+        )
+        == [(MONTH_END,)],
+        timeout=180,
+        what="A's month-end to be stored",
+    )

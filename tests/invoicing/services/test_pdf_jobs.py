@@ -172,21 +172,23 @@ def test_snapshot_reads_every_fee_in_a_fixed_number_of_queries(organization):
     assert len(queries) <= 6
 
 
-def test_a_task_takes_other_waiting_jobs_with_its_own(organization):
+def test_a_task_takes_a_batch_of_the_oldest_waiting_jobs(organization):
     from invoicing.dispatch import RENDER_BATCH_SIZE
 
     invoices = [make_invoice(organization) for _ in range(RENDER_BATCH_SIZE + 5)]
     jobs = [str(PdfJob.objects.get(invoice=i).pk) for i in invoices]
-    # The message for the newest job takes it along with the oldest waiting ones.
     assert pdf.pdf_job_run(job_id=jobs[-2]).outcome == "ready"  # alone, when asked so
     assert PdfJob.objects.filter(pk__in=jobs, state="ready").count() == 1
+    # A render task's message is a wake-up: it takes the 20 oldest waiting
+    # jobs (one organization here), not the newest job it names.
     results = pdf.pdf_jobs_run(job_ids=[jobs[-1]], take_waiting=True)
     ready = [r.job_id for r in results if r.outcome == "ready"]
-    assert len(ready) == RENDER_BATCH_SIZE
-    assert set(ready) == {jobs[-1], *jobs[: RENDER_BATCH_SIZE - 1]}
-    # The messages of the jobs taken along are no-ops; the rest still wait.
+    assert set(ready) == set(jobs[:RENDER_BATCH_SIZE])
+    assert [r.outcome for r in results if r.job_id == jobs[-1]] == ["skipped"]
+    # Taken jobs are not run twice; the rest still wait, the named one among them.
     assert pdf.pdf_job_run(job_id=jobs[0]).outcome == "skipped"
-    assert PdfJob.objects.filter(pk__in=jobs, state="pending").count() == 4
+    waiting = set(PdfJob.objects.filter(pk__in=jobs, state="pending").values_list("pk", flat=True))
+    assert {str(pk) for pk in waiting} == {*jobs[RENDER_BATCH_SIZE:-2], jobs[-1]}
 
 
 @pytest.mark.django_db(transaction=True)
