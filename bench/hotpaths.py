@@ -5,7 +5,7 @@ time per request, with no HTTP server and no load generator in the way.
     .venv/bin/python bench/hotpaths.py --profile download     # plus a cProfile listing
     .venv/bin/python bench/hotpaths.py --only download,pdf_url
     .venv/bin/python bench/hotpaths.py --log-level WARNING    # without the request log line
-    .venv/bin/python bench/hotpaths.py --prepare-threshold 5  # psycopg prepares statements
+    .venv/bin/python bench/hotpaths.py --unprepared           # DB_PREPARED_STATEMENTS=0
     .venv/bin/python bench/hotpaths.py --only create,finalize --db-name bench_hotpaths_2
 
 Same scratch setup and environment as ``bench/load.py`` (its own database
@@ -29,10 +29,10 @@ Besides ``bench/load.py``'s endpoints, ``finalize``: ``PUT
 /api/v1/invoices/:id/finalize`` of one-fee drafts, made beforehand (one per
 request: a draft is finalized once).
 
-``--prepare-threshold N`` sets the database's ``OPTIONS["prepare_threshold"]``
-(what ``?prepare_threshold=N`` in ``DATABASE_URL`` sets): Django's own cursors
-bind on the client and never prepare, but the invoice writes' round trips
-(``invoicing/services/invoices.py``) then run as prepared statements.
+``--unprepared`` measures with ``DB_PREPARED_STATEMENTS=0``: the
+hand-written statements of the hot paths (the download lookups, the invoice
+writes) are then bound on the client and parsed and planned by PostgreSQL at
+every call, as Django's own queries always are.
 """
 
 from __future__ import annotations
@@ -137,10 +137,9 @@ def main() -> None:
     )
     parser.add_argument("--only", default="", help="comma-separated endpoint keys to measure")
     parser.add_argument(
-        "--prepare-threshold",
-        type=int,
-        default=None,
-        help="psycopg's prepare_threshold for the connection (default: Django's, off)",
+        "--unprepared",
+        action="store_true",
+        help="DB_PREPARED_STATEMENTS=0 (the hand-written statements are not prepared)",
     )
     args = parser.parse_args()
 
@@ -157,10 +156,10 @@ def main() -> None:
 
         # (Sets Django up again, logging included.)
         project = get_wsgi_application()
-        if args.prepare_threshold is not None:
-            # Read when the connection opens (the seeding's was closed).
-            options = connections["default"].settings_dict.setdefault("OPTIONS", {})
-            options["prepare_threshold"] = args.prepare_threshold
+        # Read when the connection opens (the seeding's was closed).
+        options = connections["default"].settings_dict.setdefault("OPTIONS", {})
+        if args.unprepared:
+            options["prepare_threshold"] = None
         # Logs (if any at this level) are written, to nowhere, as gunicorn's
         # stderr in load.py.
         for handler in logging.getLogger().handlers:
@@ -169,7 +168,7 @@ def main() -> None:
         keys = [k for k in args.only.split(",") if k] or [e.key for e in endpoints]
         print(f"in-process WSGI calls, DEBUG off, LOG_LEVEL={args.log_level}, "
               f"{args.batches} batches x {args.requests} requests, median of batches, "
-              f"prepare_threshold={args.prepare_threshold}")  # fmt: skip
+              f"prepare_threshold={options.get('prepare_threshold')}")  # fmt: skip
         print(f"{'endpoint':56} {'queries':>7} {'wall us':>8} {'cpu us':>8} {'db us':>8}")
         for endpoint in endpoints:
             if endpoint.key not in keys:

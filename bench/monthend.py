@@ -4,7 +4,7 @@ API by concurrent clients, against the Procfile's processes, until the last
 
     .venv/bin/python bench/monthend.py                         # 2,000 invoices, ~2-4 min
     .venv/bin/python bench/monthend.py --invoices 500          # a shorter run
-    .venv/bin/python bench/monthend.py --prepare-threshold 5   # prepared statements
+    .venv/bin/python bench/monthend.py --unprepared            # DB_PREPARED_STATEMENTS=0
     .venv/bin/python bench/monthend.py --clients 16 --customers 1
 
 Setup, as ``bench/load.py`` sets up its scratch environment: a database of
@@ -322,8 +322,8 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the end")
     parser.add_argument(
-        "--prepare-threshold", type=int, default=None,
-        help="?prepare_threshold=N in DATABASE_URL (psycopg prepares the invoice writes)",
+        "--unprepared", action="store_true",
+        help="DB_PREPARED_STATEMENTS=0: the hand-written statements are not prepared",
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int, default=load.WORKERS,
@@ -335,8 +335,7 @@ def main() -> None:
     port, receiver_port = _free_port(), _free_port()
     base = f"http://127.0.0.1:{port}"
     env = _environment(DB_NAME, args.redis_db, base, "INFO")
-    if args.prepare_threshold is not None:
-        env["DATABASE_URL"] += f"?prepare_threshold={args.prepare_threshold}"
+    env["DB_PREPARED_STATEMENTS"] = "0" if args.unprepared else "1"
     # The receiver listens on 127.0.0.1, which the SSRF guard refuses by default.
     env["WEBHOOK_ALLOWED_NETWORKS"] = "127.0.0.0/8"
     # scripts/worker.sh runs ``celery``: this interpreter's.
@@ -380,7 +379,8 @@ def main() -> None:
         print(f"web: {shlex.join(procfile_web_command(port)[2:])} (WEB_CONCURRENCY={load.WORKERS})")
         print("worker: scripts/worker.sh; beat: the Procfile's; receiver: asyncio, 200 at once")
         print(f"PostgreSQL {DB_NAME}, Redis db {args.redis_db}, DEBUG off, LOG_LEVEL=INFO "
-              f"(to files under VAR_DIR), prepare_threshold={args.prepare_threshold}")  # fmt: skip
+              f"(to files under VAR_DIR), "
+              f"DB_PREPARED_STATEMENTS={env['DB_PREPARED_STATEMENTS']}")  # fmt: skip
 
         def received() -> dict:
             ours.send("dump")

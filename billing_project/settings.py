@@ -138,6 +138,21 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The hot paths' hand-written statements (the download lookups, the invoice
+    # writes: invoicing/selectors.py, _run_prepared) run prepared, once per
+    # connection: PostgreSQL then neither parses nor plans them again, which
+    # was most of its share of a download (bench/hotpaths.py: 500 -> 133 us).
+    # Django's own queries are bound on the client and never prepared. A
+    # transaction-pooling proxy that does not keep prepared statements
+    # (PgBouncer before 1.21, or without max_prepared_statements) needs
+    # DB_PREPARED_STATEMENTS=0; ?prepare_threshold=N in DATABASE_URL (empty: off)
+    # takes precedence.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _threshold = _options.get(
+        "prepare_threshold", 5 if env_bool("DB_PREPARED_STATEMENTS", True) else ""
+    )
+    _options["prepare_threshold"] = int(_threshold) if str(_threshold).strip() else None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite only serves the one-machine demo, where the web process and the
     # worker write at once. WAL lets readers go on while one writes; a write

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,18 +40,15 @@ from invoicing.selectors import (
     _columns,
     _in_one_round_trip,
     _param,
+    _preparing,
     _relate,
+    _run_prepared,
     _table,
     parse_invoice_uuid,
 )
 from invoicing.services.credit_balance import CREDITED_FIELDS, credit_notes_apply
 from invoicing.services.events import event_record
 from invoicing.services.pdf import einvoice_check, invoice_pdf_regenerate, invoice_pdf_request
-
-try:
-    import psycopg
-except ImportError:  # psycopg 2, or SQLite only
-    psycopg = None
 
 
 @dataclass(frozen=True)
@@ -718,49 +714,6 @@ def _run_together(
             if statements[group[-1]][2]:
                 results[group[-1]] = cursor.fetchall()
         return results
-
-
-def _preparing():
-    """The psycopg 3 connection under Django's when it prepares statements
-    and can pipeline them, else None. Django turns preparing off unless
-    ``DATABASES["default"]["OPTIONS"]["prepare_threshold"]`` says otherwise
-    (prepared statements do not survive a transaction-pooling proxy); its own
-    cursors bind on the client and never prepare either way."""
-    connection.ensure_connection()
-    raw = connection.connection
-    if psycopg is None or not isinstance(raw, psycopg.Connection):
-        return None
-    if raw.prepare_threshold is None or not psycopg.Pipeline.is_supported():
-        return None
-    return raw
-
-
-def _run_prepared(raw, statements: Sequence[tuple[str, list, bool]]) -> list[list[tuple]]:
-    """``_run_together`` on prepared statements: one server-side binding
-    cursor per statement, all sent in one pipeline, the rows read once it is
-    synced. Errors are Django's, as from its cursors, and the round trip is
-    logged where Django logs queries (one entry: what tests count)."""
-    connection.validate_no_broken_transaction()
-    started = time.monotonic()
-    with connection.wrap_database_errors:
-        cursors = []
-        with raw.pipeline():
-            for sql, params, _ in statements:
-                cursor = psycopg.Cursor(raw)
-                cursor.execute(sql, params, prepare=True)
-                cursors.append(cursor)
-        results = []
-        for cursor, (_, _, rows) in zip(cursors, statements, strict=True):
-            results.append(cursor.fetchall() if rows else [])
-            cursor.close()
-    if connection.queries_logged:
-        connection.queries_log.append(
-            {
-                "sql": "; ".join(sql for sql, _, _ in statements),
-                "time": f"{time.monotonic() - started:.3f}",
-            }
-        )
-    return results
 
 
 def _as_one_statement(bound: list[str], rows: list[bool]) -> list[list[int]]:

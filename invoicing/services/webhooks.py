@@ -370,9 +370,8 @@ SELECT e.id, e.organization_id, e.failing_since IS NOT NULL
 
 def _scan_due_endpoints(now: dt.datetime, *, after: Any, limit: int) -> list[_DueEndpoint]:
     params = {"after": after or UUID(int=0), "now": now, "limit": limit}
-    with connection.cursor() as cursor:
-        cursor.execute(_SCAN_SQL, params)
-        return [_DueEndpoint(*row) for row in cursor.fetchall()]
+    [rows] = selectors._run_together_read([(_SCAN_SQL, params)])
+    return [_DueEndpoint(*row) for row in rows]
 
 
 @dataclass
@@ -427,13 +426,8 @@ def _claim_in(
         # The organization's endpoint rows are the lock: claims for one organization take
         # turns, so what they count in flight is what is in flight. NO KEY: creating
         # deliveries (a foreign key to the endpoint) is not blocked by it.
-        endpoints = list(
-            WebhookEndpoint.objects.select_for_update(no_key=True)
-            .filter(organization_id__in=organizations)
-            .order_by("pk")
-            .values_list("pk", "organization_id", "enabled", "failing_since")
-        )
-        in_flight = _in_flight(now, [pk for pk, *_ in endpoints])
+        most = min(free, cap, settings.WEBHOOK_ENDPOINT_MAX_IN_FLIGHT)
+        endpoints, in_flight, due_found = _endpoints_locked(organizations, now, most)
         org_in_flight: Counter = Counter()
         for pk, org, *_ in endpoints:
             org_in_flight[org] += in_flight.get(pk, 0)
@@ -447,10 +441,14 @@ def _claim_in(
             take = min(room, cap - org_in_flight[org], free)
             if take <= 0:
                 continue
-            due_ids[pk] = list(
-                WebhookDelivery.objects.filter(_due(now), endpoint_id=pk)
-                .order_by("next_attempt_at")
-                .values_list("pk", flat=True)[:take]
+            due_ids[pk] = (
+                due_found[pk][:take]
+                if due_found is not None
+                else list(
+                    WebhookDelivery.objects.filter(_due(now), endpoint_id=pk)
+                    .order_by("next_attempt_at")
+                    .values_list("pk", flat=True)[:take]
+                )
             )
             failing[pk] = failing_since is not None
             candidates.append(Candidate(pk, org, room, len(due_ids[pk])))
@@ -464,6 +462,54 @@ def _claim_in(
             return []
         claimed = _claim_rows(ids, now)
         return [_Claimed(d, d.attempt_count, now, failing[d.endpoint_id]) for d in claimed]
+
+
+# The claim's reads under the organizations' endpoint locks, on PostgreSQL: the locks, then
+# each endpoint's attempts in flight and oldest due deliveries, prepared and sent in one
+# round trip. The second statement takes its snapshot once the first has its locks (READ
+# COMMITTED: one per statement), so it counts what the claims that held them committed.
+_LOCK_ENDPOINTS_SQL = """
+SELECT id FROM invoicing_webhookendpoint
+ WHERE organization_id = ANY(%(organizations)s)
+ ORDER BY id
+   FOR NO KEY UPDATE
+"""
+_ENDPOINT_LOAD_SQL = """
+SELECT e.id, e.organization_id, e.enabled, e.failing_since,
+       (SELECT count(*) FROM invoicing_webhookdelivery d
+         WHERE d.endpoint_id = e.id AND d.status = %(sending)s AND d.next_attempt_at >= %(now)s),
+       ARRAY(SELECT d.id FROM invoicing_webhookdelivery d
+              WHERE d.endpoint_id = e.id AND d.status = %(pending)s
+                AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %(now)s)
+              ORDER BY d.next_attempt_at LIMIT %(most)s)
+  FROM invoicing_webhookendpoint e
+ WHERE e.organization_id = ANY(%(organizations)s)
+ ORDER BY e.id
+"""
+
+
+def _endpoints_locked(
+    organizations: list[Any], now: dt.datetime, most: int
+) -> tuple[list[tuple], dict[Any, int], dict[Any, list] | None]:
+    """Lock the organizations' endpoint rows (in the caller's transaction) and read them:
+    (id, organization, enabled, failing since) of each, the attempts in flight per
+    endpoint, and (on PostgreSQL) up to ``most`` due delivery ids per endpoint, oldest
+    first; None there when the caller reads them itself."""
+    if connection.vendor == "postgresql":
+        params = {"organizations": list(organizations), "now": now, "most": most,
+                  "sending": Status.SENDING.value, "pending": Status.PENDING.value}  # fmt: skip
+        _, rows = selectors._run_together_read(
+            [(_LOCK_ENDPOINTS_SQL, params), (_ENDPOINT_LOAD_SQL, params)]
+        )
+        endpoints = [row[:4] for row in rows]
+        return endpoints, {row[0]: row[4] for row in rows}, {row[0]: row[5] for row in rows}
+    endpoints = list(
+        WebhookEndpoint.objects.select_for_update(no_key=True)
+        .filter(organization_id__in=organizations)
+        .order_by("pk")
+        .values_list("pk", "organization_id", "enabled", "failing_since")
+    )
+    return endpoints, _in_flight(now, [pk for pk, *_ in endpoints]), None
 
 
 def _claim_rows(ids: list[Any], now: dt.datetime) -> list[WebhookDelivery]:
@@ -528,9 +574,7 @@ def _claim_rows_returning(ids: list[Any], now: dt.datetime) -> list[WebhookDeliv
     params = [Status.SENDING.value, now, lease_ends, now,
               *(selectors._param(WebhookDelivery, "id", pk) for pk in ids),
               Status.PENDING.value, now]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(_claim_rows_sql(len(ids)), params)
-        rows = cursor.fetchall()
+    [rows] = selectors._run_together_read([(_claim_rows_sql(len(ids)), params)])
     parts = [selectors._columns(model, alias) for model, alias in _CLAIM_PARTS]
     endpoints: dict = {}
     claimed = []

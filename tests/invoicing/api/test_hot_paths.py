@@ -106,6 +106,9 @@ def test_with_customer_and_lines_everything_is_one_round_trip(organization, rich
 def test_without_one_round_trip_the_lines_are_read_after_and_only_if_found(
     organization, rich, monkeypatch
 ):
+    # Statements bound on the server one at a time (DB_PREPARED_STATEMENTS=0 on
+    # a driver that cannot send several in one query).
+    monkeypatch.setattr(selectors, "_preparing", lambda: None)
     monkeypatch.setattr(selectors, "_in_one_round_trip", lambda cursor: False)
     with CaptureQueriesContext(connection) as queries:
         job = _stored(organization, rich, statuses=VISIBLE, fees_to_attr="lines")
@@ -261,3 +264,14 @@ def test_create_and_finalize_cost_the_same_round_trips_however_many_fees(api, or
         _queries(lambda d=d: api.put(f"/api/v1/invoices/{d['lago_id']}/finalize")) for d in drafts
     ]
     assert len(finalized[0]) == len(finalized[1])
+
+
+def test_the_lookups_run_prepared_by_default(organization, rich):
+    # The settings' default (DB_PREPARED_STATEMENTS): PostgreSQL keeps the plan
+    # of the download's lookup for the connection, not parsing it every time.
+    for _ in range(2):
+        assert _stored(organization, rich, statuses=VISIBLE, with_customer=True) is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("invoicing_pdfjob" in statement for statement in prepared), prepared
