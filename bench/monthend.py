@@ -402,8 +402,16 @@ def main() -> None:
                   "receiver": receiver.pid}  # fmt: skip
         redis_pid = next((p.pid for p in psutil.process_iter(["name"])
                           if (p.info["name"] or "").startswith("redis-server")), None)  # fmt: skip
+        # worker.sh's two Celery workers, shown apart under its line.
+        queues = {}
+        for child in psutil.Process(worker.pid).children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                argv = child.cmdline()
+                if "-Q" in argv:
+                    queues[f"  of which the {argv[argv.index('-Q') + 1]} worker"] = child.pid
         cpu_before = {name: _tree_cpu(pid) for name, pid in groups.items()}
         cpu_before["clients (this process)"] = _own_cpu()
+        parts_before = {name: _tree_cpu(pid) for name, pid in queues.items()}
         redis_before = _tree_cpu(redis_pid) if redis_pid else 0.0
         backends.sample()
         pg_before = dict(backends.seen)
@@ -425,6 +433,7 @@ def main() -> None:
             time.sleep(5)
         arrivals = received()
         cpu_after = {name: _tree_cpu(pid) for name, pid in groups.items()}
+        parts_after = {name: _tree_cpu(pid) for name, pid in queues.items()}
         cpu_after["clients (this process)"] = _own_cpu()
         redis_after = _tree_cpu(redis_pid) if redis_pid else 0.0
         backends.stopped.set()
@@ -480,6 +489,9 @@ def main() -> None:
         for name, seconds in rows:
             total += seconds
             print(f"  {name:34} {1000 * seconds / n:7.2f}")
+            if name.startswith("worker.sh"):
+                for part, before in parts_before.items():
+                    print(f"  {part:34} {1000 * (parts_after[part] - before) / n:7.2f}")
         print(f"  {'total':34} {1000 * total / n:7.2f}")
         if redis_pid:
             print(f"  {'redis-server (shared)':34} {1000 * (redis_after - redis_before) / n:7.2f}")

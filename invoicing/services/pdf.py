@@ -719,6 +719,8 @@ def _logo_bytes(organization) -> bytes | None:
 def _load_for_snapshot(invoice_ids: list) -> dict:
     """Invoices by id with everything a snapshot reads, in four queries
     whatever their number."""
+    if not invoice_ids:
+        return {}
     invoices = (
         Invoice.objects.select_related("customer", "organization")
         .prefetch_related("fees", "applied_taxes", "credits")

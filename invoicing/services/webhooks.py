@@ -72,7 +72,15 @@ from invoicing.signals import webhook_attempted
 from invoicing.webhooks import sender, signing
 from invoicing.webhooks.fairness import Candidate, Windows, share
 from invoicing.webhooks.guard import parse_allowed_networks
-from invoicing.webhooks.pump import WORKER_SHUTDOWN, Job, Pump, PumpReport, Stop
+from invoicing.webhooks.pump import (
+    IDLE_LINGER_S,
+    PACE_S,
+    WORKER_SHUTDOWN,
+    Job,
+    Pump,
+    PumpReport,
+    Stop,
+)
 from invoicing.webhooks.schedule import next_delay
 from invoicing.webhooks.sender import AttemptResult, Outcome
 
@@ -791,6 +799,8 @@ def webhook_deliveries_pump(*, budget_s: float | None = None) -> PumpReport:
         # Attempts claimed before the budget ran out end within their deadline.
         straggle_s=settings.WEBHOOK_TIMEOUT_SECONDS + 1,
         stopping=WORKER_SHUTDOWN.is_set,
+        pace_s=PACE_S,
+        idle_linger_s=IDLE_LINGER_S,
     )
     report = pump.run()
     if report.stopped is not Stop.IDLE and _anything_due():

@@ -38,6 +38,16 @@ from invoicing.webhooks.fairness import TICK_S
 # recording, so that one transaction records several: a receiver answering in a millisecond
 # would otherwise cost a transaction per attempt.
 LINGER_S = 0.01
+# Under a trickle of deliveries (a month-end: each invoice's two events come one by one
+# from the web tier and the PDF workers), a pump that records and claims as soon as an
+# attempt finishes claims one delivery at a time, and one that ran out of work ends and is
+# started again by the next wake-up: bookkeeping per delivery, three times a batch's.
+# PACE_S keeps a pump's steps (record and claim) at least this far apart, so that each
+# claim finds what came in meanwhile; IDLE_LINGER_S is how long a pump that claimed on its
+# last step waits for more before it ends. A delivery that finds a pump running waits at
+# most PACE_S more; one that wakes an idle process is claimed at once.
+PACE_S = 0.05
+IDLE_LINGER_S = 0.05
 
 
 @dataclass
@@ -103,6 +113,8 @@ class Pump:
         stopping: Callable[[], bool] = lambda: False,
         tick_s: float = TICK_S,
         linger_s: float = LINGER_S,
+        pace_s: float = 0.0,
+        idle_linger_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.step = step
@@ -113,6 +125,8 @@ class Pump:
         self.stopping = stopping
         self.tick_s = tick_s
         self.linger_s = linger_s
+        self.pace_s = pace_s
+        self.idle_linger_s = idle_linger_s
         self.clock = clock
         self._done: queue.SimpleQueue[tuple[Job, Any, bool]] = queue.SimpleQueue()
         self._in_flight = 0
@@ -123,8 +137,13 @@ class Pump:
         attempts = batches = 0
         stopped = Stop.IDLE
         finished: list[tuple[Job, Any]] = []
+        # Real time, whatever clock the budget is read on: pacing is about batching.
+        last_step: float | None = None
+        lingered = False
         try:
             while True:
+                if self.pace_s and last_step is not None:
+                    finished += self._collect_until(last_step + self.pace_s)
                 elapsed = self.clock() - started
                 if self.stopping():
                     stopped, healthy_only = Stop.SHUTDOWN, None
@@ -135,14 +154,24 @@ class Pump:
                 else:
                     stopped, healthy_only = Stop.BUDGET, None
                 free = self.capacity - self._in_flight if healthy_only is not None else 0
-                jobs = self.step(finished, free, bool(healthy_only)) if finished or free else []
+                jobs = []
+                if finished or free:
+                    jobs = self.step(finished, free, bool(healthy_only))
+                    last_step = time.monotonic()
                 batches += bool(finished)
                 finished = []
                 for job in jobs:
                     self._submit(job, early=not healthy_only)
                 attempts += len(jobs)
+                if jobs:
+                    lingered = False
                 if not self._in_flight and not jobs:
-                    return PumpReport(attempts, batches, stopped)
+                    if lingered or not attempts or not self.idle_linger_s or not free:
+                        return PumpReport(attempts, batches, stopped)
+                    # Out of work after claiming some: one more look before ending.
+                    lingered = True
+                    time.sleep(self.idle_linger_s)
+                    continue
                 finished = self._collect()
         except BaseException:
             # Claiming or recording failed (the database went away, say): attempts already
@@ -187,6 +216,19 @@ class Pump:
                 finished.append(self._done.get(timeout=max(0.0, left)))
             except queue.Empty:
                 break
+        return self._took(finished)
+
+    def _collect_until(self, deadline: float) -> list[tuple[Job, Any]]:
+        """Every attempt that finishes until ``deadline`` (``time.monotonic``)."""
+        finished = []
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                finished.append(self._done.get(timeout=left))
+            except queue.Empty:
+                break
+        return self._took(finished)
+
+    def _took(self, finished: list[tuple[Job, Any, bool]]) -> list[tuple[Job, Any]]:
         for _, _, early in finished:
             self._in_flight -= 1
             self._early_in_flight -= early

@@ -241,3 +241,55 @@ def test_the_worker_shutdown_signal_sets_the_flag() -> None:
         assert WORKER_SHUTDOWN.is_set()
     finally:
         WORKER_SHUTDOWN.clear()
+
+
+class Scripted(Fake):
+    """Claims what the script gives, claim after claim (nothing once it runs out)."""
+
+    def __init__(self, script: list[list[str]]) -> None:
+        super().__init__([])
+        self.script = [list(items) for items in script]
+
+    def claim(self, free: int, healthy_only: bool) -> list[Job]:
+        self.claims.append((free, healthy_only))
+        items = self.script.pop(0) if self.script else []
+        return [Job(item, lambda: "ok") for item in items]
+
+
+def test_a_pump_out_of_work_looks_once_more_before_ending() -> None:
+    # A trickle: "b" comes in after the claim that found nothing. The pump that has
+    # claimed something looks once more (after idle_linger_s) and takes it; it ends
+    # after a look that finds nothing again.
+    fake = Scripted([["a"], [], ["b"], [], []])
+    report = pump(fake, idle_linger_s=0.001).run()
+    assert report.stopped is Stop.IDLE and report.attempts == 2
+    assert [item for item, _ in fake.recorded] == ["a", "b"]
+    assert len(fake.claims) == 5
+    # Without the linger it ends at the first claim that finds nothing; "b" waits for the
+    # next wake-up. A pump that never claimed anything ends at once either way.
+    fake = Scripted([["a"], [], ["b"]])
+    assert pump(fake).run().attempts == 1 and len(fake.claims) == 2
+    fake = Scripted([[], ["b"]])
+    assert pump(fake, idle_linger_s=0.001).run().attempts == 0 and len(fake.claims) == 1
+
+
+def test_paced_steps_are_at_least_the_pace_apart() -> None:
+    import time
+
+    steps: list[tuple[float, float]] = []
+
+    class Timed(Scripted):
+        def step(self, finished, free, healthy_only):
+            began = time.monotonic()
+            try:
+                return super().step(finished, free, healthy_only)
+            finally:
+                steps.append((began, time.monotonic()))
+
+    fake = Timed([["a"], ["b", "c"], ["d"], []])
+    report = pump(fake, pace_s=0.03).run()
+    assert report.attempts == 4 and len(steps) >= 4
+    # Each step begins at least the pace after the previous one ended (a bound from
+    # below: a slow machine only widens the gaps).
+    for (_, ended), (began, _) in zip(steps, steps[1:], strict=False):
+        assert began - ended >= 0.03
