@@ -837,7 +837,11 @@ def _stored_pdf_parts(with_customer: bool, only: ColumnChoice) -> tuple[_Columns
 
 
 @functools.cache
-def _stored_pdf_sql(statuses: int, with_customer: bool, only: ColumnChoice) -> str:
+def _stored_pdf_sql(
+    statuses: int, with_customer: bool, only: ColumnChoice, by_key: bool = False
+) -> str:
+    """The stored PDF lookup; ``by_key``: the organization is the one of the API key
+    whose prefix is given instead of its id (``api_key_and_stored_pdf``)."""
     q = connection.ops.quote_name
     tables = [
         _table(PdfJob, "j"),
@@ -854,7 +858,17 @@ def _stored_pdf_sql(statuses: int, with_customer: bool, only: ColumnChoice) -> s
     return (
         f"SELECT {select} FROM {' '.join(tables)} "
         f"WHERE j.{q('invoice_id')} = %s AND j.{q('is_current')} = %s AND j.{q('state')} = %s "
-        f"AND i.{q('organization_id')} = %s AND i.{q('status')} IN ({placeholders}) LIMIT 1"
+        f"AND i.{q('organization_id')} = {_key_organization() if by_key else '%s'} "
+        f"AND i.{q('status')} IN ({placeholders}) LIMIT 1"
+    )
+
+
+def _key_organization() -> str:
+    """The organization of the API key with a given prefix, as a subquery."""
+    q = connection.ops.quote_name
+    return (
+        f"(SELECT k.{q('organization_id')} FROM {_table(ApiKey, 'k')} "
+        f"WHERE k.{q('prefix')} = %s)"
     )
 
 
@@ -897,14 +911,56 @@ def invoice_stored_pdf_get(
     pk = parse_invoice_uuid(invoice_id)
     if pk is None or not statuses:
         return None
+    statements = _stored_pdf_statements(
+        pk,
+        statuses,
+        with_customer,
+        fees_to_attr,
+        only,
+        _param(Invoice, "organization", organization_id),
+    )
+    results = _select(*statements)
+    return _stored_pdf_from(results, with_customer, fees_to_attr, only)
+
+
+def api_key_and_stored_pdf(
+    *,
+    prefix: str,
+    invoice_id: str,
+    statuses: tuple[str, ...],
+    with_customer: bool = False,
+    fees_to_attr: str | None = None,
+    only: ColumnChoice = (),
+) -> tuple[ApiKey | None, PdfJob | None]:
+    """``api_key_get_by_prefix`` and ``invoice_stored_pdf_get`` for the key's
+    organization, in one round trip: the download endpoints' authentication and
+    lookup, which were two. The caller must check the key (its hash, expiry,
+    revocation) before using the job: the lookup trusts the prefix alone."""
+    pk = parse_invoice_uuid(invoice_id)
+    key_statement = (_api_key_sql(), [prefix])
+    if pk is None or not statuses:
+        return api_key_get_by_prefix(prefix=prefix), None
+    statements = _stored_pdf_statements(
+        pk, statuses, with_customer, fees_to_attr, only, prefix, by_key=True
+    )
+    key_rows, *results = _select(key_statement, *statements)
+    if not key_rows:
+        return None, None
+    api_key = _columns(ApiKey, "k", _KEY_FIELDS).instance(key_rows[0])
+    return api_key, _stored_pdf_from(results, with_customer, fees_to_attr, only)
+
+
+def _stored_pdf_statements(
+    pk, statuses, with_customer, fees_to_attr, only, organization, *, by_key: bool = False
+) -> list[tuple[str, list]]:
     statements = [
         (
-            _stored_pdf_sql(len(statuses), with_customer, only),
+            _stored_pdf_sql(len(statuses), with_customer, only, by_key),
             [
                 _param(PdfJob, "invoice", pk),
                 _param(PdfJob, "is_current", True),
                 PdfJob.State.READY.value,
-                _param(Invoice, "organization", organization_id),
+                organization,
                 *statuses,
             ],
         )
@@ -913,7 +969,10 @@ def invoice_stored_pdf_get(
         # Run with the lookup above, and dropped with it unless it found the
         # invoice among the organization's.
         statements.append((_fees_sql(only), [_param(Fee, "invoice", pk)]))
-    results = _select(*statements)
+    return statements
+
+
+def _stored_pdf_from(results, with_customer, fees_to_attr, only) -> PdfJob | None:
     if not results[0]:
         return None
     row, objects, start = results[0][0], [], 0

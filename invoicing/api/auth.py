@@ -58,7 +58,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = raw_key_from_headers(meta)
         if not raw or len(raw) < API_KEY_PREFIX_LENGTH or len(raw) > 256:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        api_key = selectors.api_key_get_by_prefix(prefix=raw[:API_KEY_PREFIX_LENGTH])
+        prefix = raw[:API_KEY_PREFIX_LENGTH]
+        # A view may read what it needs with the key, in the same round trip
+        # (``read_with_key``: the download endpoints); what it read is kept on
+        # the request only once the key has passed every check below.
+        view = (request.parser_context or {}).get("view")
+        read_with_key = getattr(view, "read_with_key", None)
+        read = None
+        if read_with_key is not None:
+            api_key, read = read_with_key(request, prefix)
+        else:
+            api_key = selectors.api_key_get_by_prefix(prefix=prefix)
         # Compare even when no row matched so that timing does not tell a
         # known prefix from an unknown one.
         expected = api_key.key_hash if api_key else "0" * 64
@@ -67,6 +77,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not api_key.is_usable(timezone.now()):
             raise exceptions.AuthenticationFailed("Invalid token.")
         client = ApiClient(organization_id=api_key.organization_id, api_key_id=api_key.id)
+        if read_with_key is not None:
+            request.read_with_key = read
         return client, api_key
 
     def authenticate_header(self, request) -> str:

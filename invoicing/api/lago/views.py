@@ -622,9 +622,13 @@ class InvoiceDownloadApi(LagoApi):
             "queued and the answer is an empty 200; an `invoice.generated` webhook follows."
         ),
     )
+    def read_with_key(self, request, prefix: str):
+        return _key_and_stored_pdf(request, prefix)
+
     def post(self, request, invoice_id: str):
-        # A stored PDF (the common case) costs one query; otherwise the
-        # invoice is looked up (404 if not the caller's) and its PDF asked for.
+        # A stored PDF (the common case) is read with the API key, in one
+        # query; otherwise the invoice is looked up (404 if not the caller's)
+        # and its PDF asked for.
         job = _stored_pdf(request, invoice_id)
         if job is None:
             invoice = _downloadable_invoice(self.organization, invoice_id)
@@ -641,9 +645,24 @@ class InvoiceDownloadApi(LagoApi):
 _DOWNLOADABLE = (Invoice.Status.FINALIZED,)
 
 
+def _key_and_stored_pdf(request, prefix: str):
+    """The API key with ``prefix`` and its organization's finalized invoice's stored
+    PDF job (the download actions' ``read_with_key``): one query for both, the common
+    case; api/auth.py checks the key before the job is used."""
+    return selectors.api_key_and_stored_pdf(
+        prefix=prefix,
+        invoice_id=request.parser_context["kwargs"]["invoice_id"],
+        statuses=_DOWNLOADABLE,
+        with_customer=True,
+        only=INVOICE_BASE_COLUMNS,
+    )
+
+
 def _stored_pdf(request, invoice_id: str) -> PdfJob | None:
     """The caller's finalized invoice's stored PDF job, with the invoice and its customer:
-    one query, the download actions' common case."""
+    read with the key when the view reads with it, else one query."""
+    if hasattr(request, "read_with_key"):
+        return request.read_with_key
     return selectors.invoice_stored_pdf_get(
         organization_id=request.user.organization_id,
         invoice_id=invoice_id,
@@ -689,6 +708,9 @@ class InvoiceDownloadXmlApi(LagoApi):
             "invoice issued without e-invoicing has no XML."
         ),
     )
+    def read_with_key(self, request, prefix: str):
+        return _key_and_stored_pdf(request, prefix)
+
     def post(self, request, invoice_id: str):
         job = _stored_pdf(request, invoice_id)
         if job is None:

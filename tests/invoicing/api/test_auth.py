@@ -91,3 +91,45 @@ def test_no_plaintext_key_is_stored_anywhere(org_and_key):
                 [f"%{secret}%"],
             )
             assert cursor.fetchone()[0] == 0, f"{table}.{column} holds the key"
+
+
+def _downloads(invoice) -> list[tuple[str, str]]:
+    """The routes that read their stored PDF with the API key (read_with_key)."""
+    return [
+        ("post", f"/api/v1/invoices/{invoice.pk}/download"),
+        ("post", f"/api/v1/invoices/{invoice.pk}/download_xml"),
+        ("get", f"/api/invoices/{invoice.lotus_id}/pdf_url/"),
+    ]
+
+
+def test_the_downloads_read_with_the_key_only_what_a_valid_key_may_see(organization):
+    # The stored PDF is read in the key's round trip, before the key is checked: what
+    # was read must never reach a caller whose key fails, nor another organization.
+    from tests.factories import make_invoice, make_organization
+    from tests.invoicing.api.lotus.conftest import render_now
+
+    invoice = make_invoice(organization)
+    render_now(invoice)
+    expired = api_key_issue(
+        organization=organization, expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    revoked = api_key_issue(organization=organization)
+    api_key_revoke(api_key=revoked.api_key)
+    valid = api_key_issue(organization=organization)
+    forged = valid.raw_key[:-4] + ("AAAA" if not valid.raw_key.endswith("AAAA") else "BBBB")
+    _, other_key = make_organization()
+    client = APIClient()
+    for method, path in _downloads(invoice):
+        for key in (expired.raw_key, revoked.raw_key, forged):
+            response = getattr(client, method)(path, HTTP_AUTHORIZATION=f"Bearer {key}")
+            assert response.status_code == 401, (path, key)
+            assert str(invoice.pk) not in response.content.decode()
+            assert "/files/" not in response.content.decode()
+        response = getattr(client, method)(path, HTTP_AUTHORIZATION=f"Bearer {other_key}")
+        assert response.status_code == 404, path
+        assert str(invoice.pk) not in response.content.decode()
+    # And the valid key gets its own PDF through the same path.
+    response = client.post(_downloads(invoice)[0][1], HTTP_AUTHORIZATION=f"Bearer {valid.raw_key}")
+    assert response.status_code == 200 and response.json()["invoice"]["file_url"]
+    response = client.get(_downloads(invoice)[2][1], HTTP_AUTHORIZATION=f"Bearer {valid.raw_key}")
+    assert response.status_code == 200 and response.json()["url"]

@@ -125,9 +125,9 @@ def test_the_download_reads_the_columns_the_declaration_names():
     }
 
 
-def test_download_of_a_stored_pdf_costs_two_queries(api, rich, django_assert_num_queries):
+def test_download_of_a_stored_pdf_costs_one_round_trip(api, rich, django_assert_num_queries):
     render_now(rich)
-    with django_assert_num_queries(2):  # key, stored PDF with its invoice
+    with django_assert_num_queries(1):  # the key and the stored PDF with its invoice, together
         response = api.post(f"/api/v1/invoices/{rich.id}/download")
     assert response.json()["invoice"]["file_url"]
 
