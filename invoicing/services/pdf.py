@@ -717,21 +717,25 @@ def _logo_bytes(organization) -> bytes | None:
 
 
 def _load_for_snapshot(invoice_ids: list) -> dict:
-    """Invoices by id with everything a snapshot reads, in four queries
-    whatever their number."""
+    """Invoices by id with everything a snapshot reads: in one round trip on
+    PostgreSQL (hand-written, prepared statements: the ORM's compiling of its
+    four queries was a quarter of a month-end's one-invoice batches), else in
+    four queries, whatever their number."""
     if not invoice_ids:
         return {}
-    invoices = (
-        Invoice.objects.select_related("customer", "organization")
-        .prefetch_related("fees", "applied_taxes", "credits")
-        .filter(pk__in=invoice_ids)
-    )
-    loaded = {}
-    for invoice in invoices:
+    if connection.vendor == "postgresql":
+        loaded = selectors.invoices_for_snapshot(invoice_ids)
+    else:
+        invoices = (
+            Invoice.objects.select_related("customer", "organization")
+            .prefetch_related("fees", "applied_taxes", "credits")
+            .filter(pk__in=invoice_ids)
+        )
+        loaded = {invoice.pk: invoice for invoice in invoices}
+    for invoice in loaded.values():
         # The customer's organization is the invoice's: spare the query its
         # time zone (and the webhook payload) would otherwise make.
         invoice.customer.organization = invoice.organization
-        loaded[invoice.pk] = invoice
     # An e-invoice gives each line its tax's VAT category: one more query for
     # the fees' taxes, only for organizations that issue e-invoices.
     einvoiced = [i for i in loaded.values() if i.organization.einvoicing_enabled]

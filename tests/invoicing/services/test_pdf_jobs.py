@@ -307,3 +307,57 @@ def test_one_failing_job_does_not_fail_its_batch(organization):
     with mock.patch("invoicing.services.pdf.invoice_snapshot", side_effect=snapshot):
         outcomes = {r.job_id: r.outcome for r in pdf.pdf_jobs_run(job_ids=ids)}
     assert outcomes == {ids[0]: "ready", ids[1]: "failed"}
+
+
+def _values(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_the_hand_written_snapshot_load_gives_what_the_orm_gives(organization):
+    # The PDF batches' load (selectors.invoices_for_snapshot) against the ORM's
+    # select_related and prefetch_related of the same invoices: every column of every
+    # row, each relation in its order, and nothing more read once loaded.
+    from decimal import Decimal
+
+    from invoicing.selectors import invoices_for_snapshot
+    from invoicing.services.invoices import CreditInput, FeeInput
+    from tests.factories import make_add_on, make_customer, make_tax
+
+    customer = make_customer(organization, currency="EUR")
+    vat, reduced = make_tax(organization, rate="20"), make_tax(organization, rate="5.5")
+    both = make_add_on(organization, amount_cents=10_000, taxes=[vat, reduced])
+    plain = make_add_on(organization, amount_cents=2_550)
+    rich = make_invoice(
+        organization, customer,
+        [FeeInput(add_on_code=both.code, units=Decimal("2")),
+         FeeInput(add_on_code=plain.code, tax_codes=[]),
+         FeeInput(add_on_code=both.code)],
+        credits=[CreditInput(kind="coupon", amount_cents=500, code="c5", name="Five")],
+    )  # fmt: skip
+    bare = make_invoice(organization, customer, [FeeInput(add_on_code=plain.code)])
+    ids = [rich.pk, bare.pk]
+    expected = {
+        i.pk: i
+        for i in Invoice.objects.select_related("customer", "organization")
+        .prefetch_related("fees", "applied_taxes", "credits")
+        .filter(pk__in=ids)
+    }
+    with CaptureQueriesContext(connection) as queries:
+        loaded = invoices_for_snapshot(ids)
+        assert set(loaded) == set(ids)
+        for pk, invoice in loaded.items():
+            want = expected[pk]
+            assert _values(invoice) == _values(want)
+            assert _values(invoice.customer) == _values(want.customer)
+            assert _values(invoice.organization) == _values(want.organization)
+            for name in ("fees", "applied_taxes", "credits"):
+                got = list(getattr(invoice, name).all())
+                assert [_values(r) for r in got] == [
+                    _values(r) for r in getattr(want, name).all()
+                ], name
+                assert all(r.invoice is invoice for r in got)
+    assert len(queries) == 1  # one round trip, and no lazy read after it
+    assert [f.units for f in loaded[rich.pk].fees.all()] == [Decimal("2"), 1, 1]
+    assert len(loaded[rich.pk].applied_taxes.all()) == 2
+    assert len(loaded[rich.pk].credits.all()) == 1
+    assert not loaded[bare.pk].credits.all()
