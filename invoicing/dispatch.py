@@ -7,9 +7,11 @@ down, sending fails fast, is logged, and the periodic sweep sends it later.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger("invoicing.dispatch")
@@ -51,9 +53,66 @@ RENDER_BATCH_SIZE = 20
 WEBHOOK_BATCH_SIZE = 100
 
 
+# A render or delivery message is a wake-up: the worker that takes it claims
+# whatever is waiting, not the ids it names. So while one sent is still
+# waiting to be taken, another adds nothing: at month-end every invoice made
+# two (its render, its invoice.created) and its PDF a third (invoice.generated),
+# each a Celery publish in the web process and a task run in a worker that
+# found its work already claimed. A change sends its wake-up only if it sets
+# the task's pending mark (SET NX); the task clears the mark before it claims
+# (``wakeup_taken``), so a change committed before that is claimed by it, and
+# one committed after sends its own. The mark expires after WAKEUP_PENDING_S,
+# which bounds how long a message lost or purged with its mark set delays the
+# next one (the sweeps recover its work anyway). Without Redis (the embedded
+# broker) every wake-up is sent.
+WAKEUP_PENDING_S = 10
+WAKEUP_TASKS = (RENDER_PDF_TASK, DELIVER_WEBHOOK_TASK)
+
+
+def _wakeup_key(task_name: str) -> str:
+    return f"wakeup-pending:{task_name}"
+
+
+@functools.lru_cache(maxsize=4)
+def _redis(url: str):
+    import redis
+
+    # Short timeouts: when Redis is slow, the wake-up is sent rather than waited on.
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+
+def wake(task_name: str, ids: list[str], size: int) -> None:
+    """Send wake-ups for ``ids`` (messages of ``size`` ids) unless one is pending."""
+    url = settings.REDIS_URL
+    if url:
+        try:
+            if not _redis(url).set(_wakeup_key(task_name), 1, nx=True, ex=WAKEUP_PENDING_S):
+                return
+        except Exception:  # any Redis error: send, as without a mark
+            logger.warning("wake-up mark unavailable; sending", exc_info=True)
+    sent = True
+    for start in range(0, len(ids), size):
+        sent = send(task_name, ids[start : start + size]) and sent
+    if url and not sent:
+        # Not sent: the next change must try again, not wait for the mark to expire.
+        wakeup_taken(task_name)
+
+
+def wakeup_taken(task_name: str) -> None:
+    """A worker took a wake-up of ``task_name`` and is about to claim: the next
+    change must send its own. Called before the claim, never after."""
+    url = settings.REDIS_URL
+    if not url:
+        return
+    try:
+        _redis(url).delete(_wakeup_key(task_name))
+    except Exception:  # the mark then expires by itself
+        logger.warning("could not clear the wake-up mark of %s", task_name, exc_info=True)
+
+
 class _Batch:
     """One on-commit callback carrying every id requested in the same
-    transaction, sent as messages of ``size`` ids."""
+    transaction, sent as messages of ``size`` ids (``wake``)."""
 
     task_name = ""
     size = 1
@@ -62,8 +121,7 @@ class _Batch:
         self.ids: list[str] = []
 
     def __call__(self) -> None:
-        for start in range(0, len(self.ids), self.size):
-            send(self.task_name, self.ids[start : start + self.size])
+        wake(self.task_name, self.ids, self.size)
 
 
 class _RenderBatch(_Batch):

@@ -18,6 +18,24 @@ def _stop_leftover_workers():
         worker.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_wakeup_pending():
+    """Each test starts with no wake-up pending (invoicing/dispatch.py): an
+    earlier test's message, which no worker took, must not keep this test's
+    from being sent."""
+    from django.conf import settings
+
+    from invoicing import dispatch
+
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.delete(*(dispatch._wakeup_key(t) for t in dispatch.WAKEUP_TASKS))
+        client.close()
+    yield
+
+
 @pytest.fixture
 def org_and_key(db):
     return make_organization()

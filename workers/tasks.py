@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from invoicing.dispatch import DELIVER_WEBHOOK_TASK, RENDER_PDF_TASK
+from invoicing.dispatch import DELIVER_WEBHOOK_TASK, RENDER_PDF_TASK, wakeup_taken
 from invoicing.services import pdf, webhooks
 
 logger = logging.getLogger("workers")
@@ -41,8 +41,10 @@ def _init_pool_process(**_):
 def render_pdf(job_ids: list[str] | str) -> dict:
     # A bare id is what messages carried before jobs were batched.
     ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
+    # Before claiming: a change committed from here on sends a wake-up of its own.
+    wakeup_taken(RENDER_PDF_TASK)
     outcomes: dict[str, int] = {}
-    for result in pdf.pdf_jobs_run(job_ids=ids, take_waiting=True):
+    for result in pdf.pdf_jobs_drain(job_ids=ids):
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
     return outcomes
 
@@ -73,6 +75,8 @@ def _pump_time_limit() -> float:
 def deliver_webhooks(delivery_ids: list[str] | str | None = None) -> dict:
     # A message is a wake-up: the pump claims whatever is due by the scheduling rule, the
     # deliveries it names included (a bare id is what messages carried before batching).
+    # Before claiming: a change committed from here on sends a wake-up of its own.
+    wakeup_taken(DELIVER_WEBHOOK_TASK)
     report = webhooks.webhook_deliveries_pump()
     return {"attempts": report.attempts, "batches": report.batches, "stopped": report.stopped}
 

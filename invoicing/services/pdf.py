@@ -377,15 +377,48 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
     with its fees, one finishing transaction), which is most of a one-page
     invoice's cost; each job still succeeds or fails on its own.
     """
+    job_ids = [str(j) for j in job_ids]
+    jobs = _claim(job_ids, timezone.now(), take_waiting=take_waiting)
+    results = {j: RunResult(j, "skipped") for j in job_ids}
+    results.update(_run_claimed(jobs))
+    return list(results.values())
+
+
+# How long one render task goes on claiming batches while each claim is full
+# (``pdf_jobs_drain``) before it hands the rest to a new message.
+DRAIN_BUDGET_S = 30.0
+
+
+def pdf_jobs_drain(*, job_ids: list[str], budget_s: float = DRAIN_BUDGET_S) -> list[RunResult]:
+    """The render task: batches by the scheduling rule (``_claim``) until a claim
+    is not full, when every job waiting at its start was taken (or is being
+    claimed by another worker), or until ``budget_s`` is spent, when a new
+    message carries on. A wake-up is sent only while none is pending
+    (``dispatch.wake``): the task that takes one must leave nothing waiting that
+    was committed before it started."""
+    job_ids = [str(j) for j in job_ids]
+    results = {j: RunResult(j, "skipped") for j in job_ids}
+    started = time.monotonic()
+    while True:
+        jobs = _claim(job_ids, timezone.now(), take_waiting=True)
+        results.update(_run_claimed(jobs))
+        if len(jobs) < RENDER_BATCH_SIZE:
+            return list(results.values())
+        if time.monotonic() - started > budget_s:
+            send(RENDER_PDF_TASK, [])
+            return list(results.values())
+        job_ids = []
+
+
+def _run_claimed(jobs: list[PdfJob]) -> dict[str, RunResult]:
+    """Render, store and finish these claimed jobs (see ``pdf_jobs_run``)."""
     from invoicing.pdf import RENDERER_VERSION, render_invoice_pdf
     from invoicing.pdf.credit_note import render_credit_note_pdf
     from invoicing.services import credit_notes
 
-    job_ids = [str(j) for j in job_ids]
-    jobs = _claim(job_ids, timezone.now(), take_waiting=take_waiting)
-    results = {j: RunResult(j, "skipped") for j in [*job_ids, *(str(job.pk) for job in jobs)]}
+    results: dict[str, RunResult] = {str(job.pk): RunResult(str(job.pk), "skipped") for job in jobs}
     if not jobs:
-        return list(results.values())
+        return results
     invoices = _load_for_snapshot([job.invoice_id for job in jobs if job.invoice_id])
     # Credit notes' jobs ride the same batches (services/credit_notes.py).
     notes = credit_notes.credit_notes_for_snapshot(
@@ -501,7 +534,7 @@ def pdf_jobs_run(*, job_ids: list[str], take_waiting: bool = False) -> list[RunR
             render_ms=r.render_ms, size_bytes=r.size,
         )  # fmt: skip
         results[job_id] = RunResult(job_id, "ready")
-    return list(results.values())
+    return results
 
 
 def _store(key: str, data: bytes) -> None:

@@ -613,6 +613,9 @@ class InvoiceVoidApi(LagoApi):
 
 
 class InvoiceDownloadApi(LagoApi):
+    def read_with_key(self, request, prefix: str):
+        return _key_and_stored_pdf(request, prefix)
+
     @extend_schema(
         request=None,
         responses=_responses(_wrapped("invoice", s.InvoiceBaseOutput), 404),
@@ -622,9 +625,6 @@ class InvoiceDownloadApi(LagoApi):
             "queued and the answer is an empty 200; an `invoice.generated` webhook follows."
         ),
     )
-    def read_with_key(self, request, prefix: str):
-        return _key_and_stored_pdf(request, prefix)
-
     def post(self, request, invoice_id: str):
         # A stored PDF (the common case) is read with the API key, in one
         # query; otherwise the invoice is looked up (404 if not the caller's)
@@ -696,6 +696,9 @@ def _stored_response(invoice: Invoice, job: PdfJob) -> Response:
 
 
 class InvoiceDownloadXmlApi(LagoApi):
+    def read_with_key(self, request, prefix: str):
+        return _key_and_stored_pdf(request, prefix)
+
     @extend_schema(
         request=None,
         responses=_responses(_wrapped("invoice", s.InvoiceBaseOutput), 404),
@@ -708,9 +711,6 @@ class InvoiceDownloadXmlApi(LagoApi):
             "invoice issued without e-invoicing has no XML."
         ),
     )
-    def read_with_key(self, request, prefix: str):
-        return _key_and_stored_pdf(request, prefix)
-
     def post(self, request, invoice_id: str):
         job = _stored_pdf(request, invoice_id)
         if job is None:

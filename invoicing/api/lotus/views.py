@@ -193,6 +193,22 @@ PDF_URL_COLUMNS = lotus.PDF_URL.columns()
 
 
 class InvoicePdfUrlApi(LotusApi):
+    def read_with_key(self, request, prefix: str):
+        # A stored PDF (the common case) is found with the API key, its
+        # invoice, customer, seller and lines in one round trip, without
+        # asking for or waiting on anything (api/auth.py checks the key first).
+        invoice_id = request.parser_context["kwargs"]["invoice_id"]
+        if not _PLAIN_ID.match(invoice_id):
+            return selectors.api_key_get_by_prefix(prefix=prefix), None
+        return selectors.api_key_and_stored_pdf(
+            prefix=prefix,
+            invoice_id=invoice_id,
+            statuses=VISIBLE_STATUSES,
+            with_customer=True,
+            fees_to_attr=lotus.LINES_ATTR,
+            only=PDF_URL_COLUMNS,
+        )
+
     @extend_schema(
         operation_id="lotus_invoices_pdf_url",
         tags=TAGS,
@@ -216,22 +232,6 @@ class InvoicePdfUrlApi(LotusApi):
         ),
         summary="Get the invoice's PDF URL, waiting a bounded time for its rendering",
     )
-    def read_with_key(self, request, prefix: str):
-        # A stored PDF (the common case) is found with the API key, its
-        # invoice, customer, seller and lines in one round trip, without
-        # asking for or waiting on anything (api/auth.py checks the key first).
-        invoice_id = request.parser_context["kwargs"]["invoice_id"]
-        if not _PLAIN_ID.match(invoice_id):
-            return selectors.api_key_get_by_prefix(prefix=prefix), None
-        return selectors.api_key_and_stored_pdf(
-            prefix=prefix,
-            invoice_id=invoice_id,
-            statuses=VISIBLE_STATUSES,
-            with_customer=True,
-            fees_to_attr=lotus.LINES_ATTR,
-            only=PDF_URL_COLUMNS,
-        )
-
     def get(self, request, invoice_id: str):
         job = getattr(request, "read_with_key", None)
         headers = None
