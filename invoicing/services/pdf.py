@@ -223,9 +223,9 @@ def _claim(job_ids: list[str], now: dt.datetime, *, take_waiting: bool) -> list[
     second oldest, and so on), from at most RENDER_BATCH_SIZE organizations
     (taken from a random point of their order, round to its start, when more
     wait); plus any job the message names whose worker died (the sweep names
-    those). A message is only a wake-up: an organization's month-end sends one
-    per batch of its jobs, and another organization's waiting job goes into
-    the next batch claimed, not after every message queued before its own."""
+    those). A message is only a wake-up (``dispatch.wake``): another
+    organization's waiting job goes into the next batch claimed, not after
+    every job of a month-end queued before its own."""
     lease_ends = now + dt.timedelta(seconds=settings.PDF_RENDER_LEASE_SECONDS)
     if take_waiting and connection.vendor == "postgresql":
         return _claim_fair_returning(job_ids, now, lease_ends)
@@ -269,10 +269,10 @@ def _claim_fair_sql() -> str:
 
     The organizations with waiting jobs are found by skipping through the
     partial index ``pdf_job_pending_org`` (one probe per organization, so a
-    claim costs the same with 5 or 50,000 jobs waiting); each one's share is
-    oldest waiting jobs, up to a whole batch (so that a batch is full whenever
-    that many jobs wait, and two workers claiming at once take different rows),
-    are locked in a LATERAL subquery, dealt round the organizations (each one's
+    claim costs the same with 5 or 50,000 jobs waiting); each one's oldest
+    waiting jobs, up to a whole batch (so that a batch is full whenever that
+    many jobs wait, and two workers claiming at once take different rows), are
+    locked in a LATERAL subquery, dealt round the organizations (each one's
     first, then each one's second...), cut to the batch, and updated; RETURNING
     gives the rows the batch renders. The rows locked but not taken (at most a
     batch per organization of the batch) are free again when it commits."""
