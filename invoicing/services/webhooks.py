@@ -74,7 +74,6 @@ from invoicing.webhooks.fairness import Candidate, Windows, share
 from invoicing.webhooks.guard import parse_allowed_networks
 from invoicing.webhooks.pump import (
     IDLE_LINGER_S,
-    PACE_S,
     WORKER_SHUTDOWN,
     Job,
     Pump,
@@ -799,7 +798,6 @@ def webhook_deliveries_pump(*, budget_s: float | None = None) -> PumpReport:
         # Attempts claimed before the budget ran out end within their deadline.
         straggle_s=settings.WEBHOOK_TIMEOUT_SECONDS + 1,
         stopping=WORKER_SHUTDOWN.is_set,
-        pace_s=PACE_S,
         idle_linger_s=IDLE_LINGER_S,
     )
     report = pump.run()
