@@ -487,38 +487,28 @@ def _run_claimed(jobs: list[PdfJob]) -> dict[str, RunResult]:
             )  # fmt: skip
         )
 
-    finished: list[_Rendered] = []
+    from invoicing.services.invoices import Writes
+
     with transaction.atomic():
         now = timezone.now()
+        ours = _finish_ready(rendered, now, RENDERER_VERSION)
+        finished = [r for r in rendered if r.job.pk in ours]
         for r in rendered:
-            if PdfJob.objects.filter(
-                pk=r.job.pk, state=PdfJob.State.RENDERING, attempts=r.job.attempts, is_current=True
-            ).update(
-                state=PdfJob.State.READY,
-                storage_key=r.key,
-                checksum=r.checksum,
-                size_bytes=r.size,
-                page_count=r.pages,
-                render_ms=r.render_ms,
-                renderer_version=RENDERER_VERSION,
-                xml_storage_key=r.xml_key,
-                xml_checksum=r.xml_checksum,
-                xml_size_bytes=r.xml_size,
-                finished_at=now,
-                last_error="",
-                lease_expires_at=None,
-            ):
-                finished.append(r)
-            else:
+            if r.job.pk not in ours:
                 # Another worker took the job over after our lease ran out, or
                 # an operator regenerated it: that run owns the outcome.
                 results[str(r.job.pk)] = RunResult(
                     str(r.job.pk), "skipped", "lost the job before finishing"
                 )
+        # The events and their deliveries go in one round trip of prepared
+        # statements (Writes), not one ORM insert each.
+        writes = Writes()
         events_record(
             invoices=[r.invoice for r in finished if not r.job.credit_note_id],
             event_type=WebhookEvent.EventType.INVOICE_GENERATED,
+            writes=writes,
         )
+        writes.run()
         credit_note_events_record(
             credit_notes=[r.invoice for r in finished if r.job.credit_note_id],
             event_type=WebhookEvent.EventType.CREDIT_NOTE_GENERATED,
@@ -535,6 +525,57 @@ def _run_claimed(jobs: list[PdfJob]) -> dict[str, RunResult]:
         )  # fmt: skip
         results[job_id] = RunResult(job_id, "ready")
     return results
+
+
+def _finish_ready(rendered: list[_Rendered], now: dt.datetime, renderer: str) -> set:
+    """Move the rendered jobs still ours (rendering, the same attempt, current)
+    to ``ready`` with what was stored; the ids of those moved. One statement on
+    PostgreSQL (an UPDATE over a VALUES list), else one per job."""
+    if not rendered:
+        return set()
+    common = dict(state=PdfJob.State.READY, renderer_version=renderer, finished_at=now,
+                  last_error="", lease_expires_at=None)  # fmt: skip
+    if connection.vendor != "postgresql":
+        ours = set()
+        for r in rendered:
+            if PdfJob.objects.filter(
+                pk=r.job.pk, state=PdfJob.State.RENDERING, attempts=r.job.attempts, is_current=True
+            ).update(
+                storage_key=r.key, checksum=r.checksum, size_bytes=r.size, page_count=r.pages,
+                render_ms=r.render_ms, xml_storage_key=r.xml_key, xml_checksum=r.xml_checksum,
+                xml_size_bytes=r.xml_size, **common,
+            ):  # fmt: skip
+                ours.add(r.job.pk)
+        return ours
+    params = [common["state"].value, renderer, now, now]
+    for r in rendered:
+        params += [r.job.pk, r.job.attempts, r.key, r.checksum, r.size, r.pages, r.render_ms,
+                   r.xml_key, r.xml_checksum, r.xml_size]  # fmt: skip
+    params.append(PdfJob.State.RENDERING.value)
+    [rows] = selectors._run_together_read([(_finish_sql(len(rendered)), params)])
+    return {row[0] for row in rows}
+
+
+@functools.lru_cache(maxsize=64)
+def _finish_sql(count: int) -> str:
+    q = connection.ops.quote_name
+    table = q(PdfJob._meta.db_table)
+    row = "(%s::uuid, %s::int, %s, %s, %s::bigint, %s::int, %s::int, %s, %s, %s::bigint)"
+    columns = (
+        "id, attempts, storage_key, checksum, size_bytes, page_count, render_ms, "
+        "xml_storage_key, xml_checksum, xml_size_bytes"
+    )
+    assigned = ["storage_key", "checksum", "size_bytes", "page_count", "render_ms",
+                "xml_storage_key", "xml_checksum", "xml_size_bytes"]  # fmt: skip
+    sets = ", ".join(f"{q(name)} = v.{name}" for name in assigned)
+    return (
+        f"UPDATE {table} j SET {q('state')} = %s, {q('renderer_version')} = %s, "
+        f"{q('finished_at')} = %s, {q('updated_at')} = %s, {q('last_error')} = '', "
+        f"{q('lease_expires_at')} = NULL, {sets} "
+        f"FROM (VALUES {', '.join([row] * count)}) AS v({columns}) "
+        f"WHERE j.{q('id')} = v.id AND j.{q('state')} = %s AND j.{q('attempts')} = v.attempts "
+        f"AND j.{q('is_current')} RETURNING j.{q('id')}"
+    )
 
 
 def _store(key: str, data: bytes) -> None:

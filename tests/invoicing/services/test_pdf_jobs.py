@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 from django.core.files.storage import default_storage
 from django.db import connection, connections
+from django.db.models import F
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -361,3 +362,28 @@ def test_the_hand_written_snapshot_load_gives_what_the_orm_gives(organization):
     assert len(loaded[rich.pk].applied_taxes.all()) == 2
     assert len(loaded[rich.pk].credits.all()) == 1
     assert not loaded[bare.pk].credits.all()
+
+
+def test_a_job_taken_over_while_rendering_is_not_finished_by_the_first_worker(organization):
+    # Our lease ran out mid-render and another worker claimed the job (its attempt
+    # number moved on): our finish must leave the job and its event to that run,
+    # while the other job of the batch finishes.
+    from invoicing.pdf import render_invoice_pdf
+
+    taken, kept = make_invoice(organization), make_invoice(organization)
+    taken_job = PdfJob.objects.get(invoice=taken)
+
+    def render_then_lose(snapshot):
+        if snapshot.id == str(taken.pk):
+            PdfJob.objects.filter(pk=taken_job.pk).update(attempts=F("attempts") + 1)
+        return render_invoice_pdf(snapshot)
+
+    with mock.patch("invoicing.pdf.render_invoice_pdf", side_effect=render_then_lose):
+        results = {r.job_id: r for r in pdf.pdf_jobs_run(job_ids=[], take_waiting=True)}
+    assert results[str(taken_job.pk)].outcome == "skipped"
+    assert results[str(taken_job.pk)].detail == "lost the job before finishing"
+    assert results[str(PdfJob.objects.get(invoice=kept).pk)].outcome == "ready"
+    taken_job.refresh_from_db()
+    assert (taken_job.state, taken_job.attempts, taken_job.storage_key) == ("rendering", 2, "")
+    generated = WebhookEvent.objects.filter(event_type="invoice.generated")
+    assert set(generated.values_list("object_id", flat=True)) == {kept.pk}
