@@ -685,9 +685,10 @@ def _in_one_round_trip(cursor) -> bool:
 
 def _preparing():
     """The psycopg 3 connection under Django's when it prepares statements
-    and can pipeline them, else None. Django turns preparing off unless
-    ``DATABASES["default"]["OPTIONS"]["prepare_threshold"]`` says otherwise
-    (prepared statements do not survive a transaction-pooling proxy); its own
+    and can pipeline them, else None: as
+    ``DATABASES["default"]["OPTIONS"]["prepare_threshold"]`` says, which the
+    settings set unless ``DB_PREPARED_STATEMENTS=0`` (prepared statements do not
+    survive a transaction-pooling proxy that does not keep them). Django's own
     cursors bind on the client and never prepare either way."""
     connection.ensure_connection()
     raw = connection.connection
