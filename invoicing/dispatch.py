@@ -7,12 +7,13 @@ down, sending fails fast, is logged, and the periodic sweep sends it later.
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+
+from invoicing.quick_redis import quick_redis
 
 logger = logging.getLogger("invoicing.dispatch")
 
@@ -73,22 +74,14 @@ def _wakeup_key(task_name: str) -> str:
     return f"wakeup-pending:{task_name}"
 
 
-@functools.lru_cache(maxsize=4)
-def _redis(url: str):
-    import redis
-
-    # Short timeouts: when Redis is slow, the wake-up is sent rather than waited on.
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-
-
 def wake(task_name: str, ids: list[str], size: int) -> None:
     """Send wake-ups for ``ids`` (messages of ``size`` ids) unless one is pending."""
     url = settings.REDIS_URL
     if url:
         try:
-            if not _redis(url).set(_wakeup_key(task_name), 1, nx=True, ex=WAKEUP_PENDING_S):
+            if not quick_redis(url).set(_wakeup_key(task_name), 1, nx=True, ex=WAKEUP_PENDING_S):
                 return
-        except Exception:  # any Redis error: send, as without a mark
+        except Exception:  # any Redis error or a slow Redis: send, as without a mark
             logger.warning("wake-up mark unavailable; sending", exc_info=True)
     sent = True
     for start in range(0, len(ids), size):
@@ -105,7 +98,7 @@ def wakeup_taken(task_name: str) -> None:
     if not url:
         return
     try:
-        _redis(url).delete(_wakeup_key(task_name))
+        quick_redis(url).delete(_wakeup_key(task_name))
     except Exception:  # the mark then expires by itself
         logger.warning("could not clear the wake-up mark of %s", task_name, exc_info=True)
 

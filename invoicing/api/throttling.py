@@ -20,7 +20,6 @@ The limits are settings (``API_RATE_LIMIT_PER_KEY``,
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
@@ -33,6 +32,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from invoicing.api.auth import ApiClient
+from invoicing.quick_redis import quick_redis
 
 logger = logging.getLogger("invoicing.api")
 
@@ -66,14 +66,6 @@ def _parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period[0]]
 
 
-@functools.lru_cache(maxsize=4)
-def _redis(url: str):
-    import redis
-
-    # Short timeouts: a slow Redis must not become a slow API (see allow_request).
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-
-
 _local_lock = threading.Lock()
 _local: dict[str, tuple[int, float]] = {}
 
@@ -92,7 +84,8 @@ def _count_local(windows: list[tuple[str, int]], now: float) -> list[int]:
 
 
 def _count_redis(url: str, windows: list[tuple[str, int]]) -> list[int]:
-    pipe = _redis(url).pipeline(transaction=False)
+    # A slow Redis must not become a slow API (see allow_request).
+    pipe = quick_redis(url).pipeline(transaction=False)
     for key, period in windows:
         # The first request of a window creates its counter with an expiry.
         pipe.set(key, 0, ex=period + 1, nx=True)
