@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection
 from django.db.models import (
     DEFERRED,
     BooleanField,
@@ -683,13 +683,23 @@ def _in_one_round_trip(cursor) -> bool:
     return _ClientCursor is not None and isinstance(getattr(cursor, "cursor", None), _ClientCursor)
 
 
-def _preparing():
+def _preparing(*, rerun_safe: bool = False):
     """The psycopg 3 connection under Django's when it prepares statements
     and can pipeline them, else None: as
     ``DATABASES["default"]["OPTIONS"]["prepare_threshold"]`` says, which the
     settings set unless ``DB_PREPARED_STATEMENTS=0`` (prepared statements do not
     survive a transaction-pooling proxy that does not keep them). Django's own
-    cursors bind on the client and never prepare either way."""
+    cursors bind on the client and never prepare either way.
+
+    The raw connection bypasses Django's cursors and with them the health
+    check they run on a request's (or task's) first use of a persistent
+    connection, which may have died while idle (the database restarted).
+    Statements that may run twice (``rerun_safe``: reads) skip that check's
+    round trip: ``_prepared_rows`` runs them again on a new connection if the
+    old one turns out dead. The others get Django's check first, as its own
+    cursors would."""
+    if not rerun_safe:
+        connection.close_if_health_check_failed()
     connection.ensure_connection()
     raw = connection.connection
     if psycopg is None or not isinstance(raw, psycopg.Connection):
@@ -727,13 +737,42 @@ def _run_prepared(raw, statements: Sequence[tuple[str, list, bool]]) -> list[lis
     return results
 
 
+def _prepared_rows(statements: Sequence[tuple[str, list, bool]]) -> list[list[tuple]] | None:
+    """The rows of read-only ``statements`` run prepared (``_run_prepared``), or
+    None when the connection does not prepare them. Where the connection was
+    not checked yet since the request (or task) began, and a transaction does
+    not hold it, a connection found dead (``raw.broken``: the server closed it)
+    is replaced and the reads run once more, as Django's health check would
+    have replaced it before the first statement: they wrote nothing, so
+    nothing happens twice."""
+    raw = _preparing(rerun_safe=True)
+    if raw is None:
+        return None
+    unchecked = (
+        connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    )
+    try:
+        results = _run_prepared(raw, statements)
+    except OperationalError:
+        if not (unchecked and (raw.broken or raw.closed)):
+            raise
+        connection.close()
+        raw = _preparing(rerun_safe=True)
+        results = _run_prepared(raw, statements)
+    # What Django's check would have proved: this connection answers.
+    connection.health_check_done = True
+    return results
+
+
 def _run_together_read(statements: Sequence[tuple[str, Any]]) -> list[list[tuple]]:
     """Every statement's rows (each returns rows), in order: prepared and sent in one
     round trip where the connection prepares statements, else one by one. Each still
     takes its own snapshot once the ones before it are done (READ COMMITTED)."""
-    raw = _preparing()
-    if raw is not None:
-        return _run_prepared(raw, [(sql, params, True) for sql, params in statements])
+    prepared = _prepared_rows([(sql, params, True) for sql, params in statements])
+    if prepared is not None:
+        return prepared
     results = []
     with connection.cursor() as cursor:
         for sql, params in statements:
@@ -750,9 +789,8 @@ def _select(first: tuple[str, list], *more: tuple[str, list]) -> list[list[tuple
     statements after the first read what belongs to the first one's row: when
     it finds nothing they are not run (one by one) or their rows are dropped
     (together)."""
-    raw = _preparing()
-    if raw is not None:
-        results = _run_prepared(raw, [(sql, params, True) for sql, params in (first, *more)])
+    results = _prepared_rows([(sql, params, True) for sql, params in (first, *more)])
+    if results is not None:
         return results if results[0] else [[] for _ in results]
     with connection.cursor() as cursor:
         if more and _in_one_round_trip(cursor):

@@ -108,7 +108,7 @@ def test_without_one_round_trip_the_lines_are_read_after_and_only_if_found(
 ):
     # Statements bound on the server one at a time (DB_PREPARED_STATEMENTS=0 on
     # a driver that cannot send several in one query).
-    monkeypatch.setattr(selectors, "_preparing", lambda: None)
+    monkeypatch.setattr(selectors, "_preparing", lambda **_: None)
     monkeypatch.setattr(selectors, "_in_one_round_trip", lambda cursor: False)
     with CaptureQueriesContext(connection) as queries:
         job = _stored(organization, rich, statuses=VISIBLE, fees_to_attr="lines")
