@@ -4,6 +4,7 @@
     .venv/bin/python bench/load.py --duration 5         # shorter runs
     .venv/bin/python bench/load.py --repeat 3           # 3 rounds over the endpoints, medians
     .venv/bin/python bench/load.py --log-level WARNING  # without the JSON line per request
+    .venv/bin/python bench/load.py --only download,pdf_url  # those two and the reference
 
 It creates a scratch database (``bench_load``, dropped at the end, analyzed
 after seeding as a live one would be) and uses a Redis database of its own
@@ -359,6 +360,18 @@ def _gunicorn(command: list[str], base: str, *, clear_metrics: bool = True):
         server.wait(timeout=30)
 
 
+def _chosen(only: str) -> list:
+    """The endpoints ``--only`` names, the reference first whatever it says."""
+    if not only:
+        return ENDPOINTS
+    keys = {key.strip() for key in only.split(",") if key.strip()}
+    unknown = keys - {e.key for e in ENDPOINTS}
+    if unknown:
+        raise SystemExit(f"--only: no endpoint {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(e.key for e in ENDPOINTS)})")  # fmt: skip
+    return [e for e in ENDPOINTS if e.reference or e.key in keys]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per endpoint")
@@ -368,8 +381,12 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=WORKERS, help="gunicorn workers (default: the Procfile's)"
     )
+    parser.add_argument(
+        "--only", default="", help="comma-separated endpoint keys (the reference always runs)"
+    )
     args = parser.parse_args()
     set_workers(args.workers)
+    endpoints = _chosen(args.only)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: scripts/install-system-packages.sh installs it")
 
@@ -392,7 +409,7 @@ def main() -> None:
         ):  # fmt: skip
             for _ in range(args.repeat):
                 results = {}
-                for e in ENDPOINTS:
+                for e in endpoints:
                     script = _lua(e.method, e.paths(invoices), e.body)
                     if e.reference:
                         results[e.key] = _wrk(reference_base, script, None, args.duration,
@@ -407,7 +424,7 @@ def main() -> None:
                 rounds.append(results)
         median = {
             e.key: {f: statistics.median(r[e.key][f] for r in rounds) for f in rounds[0][e.key]}
-            for e in ENDPOINTS
+            for e in endpoints
         }
         what = f"medians of {args.repeat} rounds" if args.repeat > 1 else "1 round"
         print(f"{what}. % ref: req/s over the reference's in the same round; cpu web, cpu db: "
@@ -416,7 +433,7 @@ def main() -> None:
               "endpoint's")  # fmt: skip
         print(f"{'endpoint':56} {'req/s':>6} {'p50 ms':>6} {'p99 ms':>6} {'% ref':>5} "
               f"{'cpu web':>7} {'cpu db':>6} {'% ref cpu':>9} {'non-2xx':>7}")  # fmt: skip
-        for e in ENDPOINTS:
+        for e in endpoints:
             r = median[e.key]
             pct_cpu = "" if e.key == "healthz" else f"{r['pct_cpu']:8.0f}%"
             print(f"{e.name:56} {r['rps']:6.0f} {r['p50']:6.1f} {r['p99']:6.1f} "
@@ -424,7 +441,7 @@ def main() -> None:
                   f"{pct_cpu:>9} {r['non_2xx']:7.0f}")  # fmt: skip
         if args.repeat > 1:
             print("req/s (% ref) of each round:")
-            for e in ENDPOINTS:
+            for e in endpoints:
                 print(f"  {e.key:10} "
                       + " ".join(f"{r[e.key]['rps']:6.0f} ({r[e.key]['pct']:3.0f}%)"
                                  for r in rounds))  # fmt: skip
