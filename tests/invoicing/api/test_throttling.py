@@ -118,3 +118,102 @@ def test_without_redis_each_process_counts_its_own(settings):
     with _rates("2/min", None):
         statuses = [_lago(key).get("/api/v1/taxes").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+# Leases: a process takes a window's positions from Redis in blocks. The
+# expected positions and counters below are worked out by hand from the rule
+# in throttling.py's docstring: a block is (limit - counter last seen) // 64
+# positions, at least 1 and at most 32, and 32 once the counter is past the
+# limit.
+
+
+@pytest.fixture
+def redis_url(settings):
+    assert settings.REDIS_URL, "these tests count in the test run's Redis"
+    return settings.REDIS_URL
+
+
+def _counter(url: str, key: str) -> int:
+    import redis
+
+    return int(redis.Redis.from_url(url).get(key))
+
+
+def _window_key() -> str:
+    import uuid
+
+    return f"ratelimit:test:{uuid.uuid4()}:1"
+
+
+def test_a_process_takes_a_busy_windows_positions_32_at_a_time(redis_url):
+    from invoicing.api.throttling import Leases
+
+    leases, key = Leases(), _window_key()
+    first = [leases.positions(redis_url, [(key, 60, 6400)], 30.0)[0] for _ in range(32)]
+    # 6400 // 64 = 100, so a whole block of 32: one round trip for 32 requests.
+    assert first == list(range(1, 33))
+    assert _counter(redis_url, key) == 32
+    assert leases.positions(redis_url, [(key, 60, 6400)], 30.0) == [33]
+    assert _counter(redis_url, key) == 64
+
+
+def test_two_processes_never_serve_past_the_limit_and_lose_nothing_while_busy(redis_url):
+    from invoicing.api.throttling import Leases
+
+    a, b, key = Leases(), Leases(), _window_key()
+    seen = []
+    for _ in range(150):
+        for process in (a, b):
+            seen.append(process.positions(redis_url, [(key, 60, 200)], 30.0)[0])
+    # Every position is handed out once; as both keep asking, each uses up its
+    # blocks, and the block holding position 200 is of one position (the
+    # counter is then within 64 of the limit): exactly the limit is served.
+    assert len(set(seen)) == len(seen) == 300
+    assert sum(position <= 200 for position in seen) == 200
+
+
+def test_positions_an_idle_process_holds_are_lost_to_the_others(redis_url):
+    from invoicing.api.throttling import Leases
+
+    a, b, key = Leases(), Leases(), _window_key()
+    # A takes a block of 200 // 64 = 3 positions, uses the first and goes idle.
+    assert a.positions(redis_url, [(key, 60, 200)], 30.0) == [1]
+    positions = [b.positions(redis_url, [(key, 60, 200)], 30.0)[0] for _ in range(250)]
+    # B is served positions 4..200 (197 requests); A's 2 and 3 are lost.
+    assert positions[:197] == list(range(4, 201))
+    assert all(position > 200 for position in positions[197:])
+    # Past the limit B takes blocks of 32: its 53 refusals cost two round
+    # trips (201-232, 233-264), not 53.
+    assert _counter(redis_url, key) == 264
+
+
+def test_a_small_limit_is_counted_one_request_at_a_time(redis_url):
+    from invoicing.api.throttling import Leases
+
+    a, b, key = Leases(), Leases(), _window_key()
+    assert [p.positions(redis_url, [(key, 60, 63)], 30.0)[0] for p in (a, b, a, b)] == [1, 2, 3, 4]
+    assert _counter(redis_url, key) == 4
+
+
+def test_a_new_window_starts_from_its_own_counter(redis_url):
+    from invoicing.api.throttling import Leases
+
+    leases, old, new = Leases(), _window_key(), _window_key()
+    assert leases.positions(redis_url, [(old, 60, 6400)], 30.0) == [1]
+    # The old window's block (2..32) is not used for the new window's key.
+    assert leases.positions(redis_url, [(new, 60, 6400)], 61.0) == [1]
+
+
+def test_the_api_takes_both_windows_blocks_in_one_round_trip(redis_url):
+    organization, key = make_organization()
+    client = _lago(key)
+    with _rates("6400/min", "12800/min"):
+        answers = [client.get("/api/v1/taxes") for _ in range(33)]
+    assert [a.status_code for a in answers] == [200] * 33
+    # Positions 1..33 of the key's window: remaining 6399 down to 6367 (the
+    # organization's window, 12800, has more left).
+    assert [a["x-ratelimit-remaining"] for a in answers] == [str(6400 - n) for n in range(1, 34)]
+    # 1,800,000,030 s is in minute 30,000,000 of the clock.
+    api_key_id = organization.api_keys.get().pk
+    assert _counter(redis_url, f"ratelimit:api_key:{api_key_id}:30000000") == 64
+    assert _counter(redis_url, f"ratelimit:organization:{organization.pk}:30000000") == 64
