@@ -10,11 +10,17 @@ gets back to its queue (the sweep, warm shutdowns, process recycling) and a new 
 where it stopped. Ending is done so that no due delivery waits on it:
 
 - during the budget it claims whatever the rule allows;
-- after the budget, while attempts it claimed earlier are still out (a receiver that hangs
-  can hold one for the whole attempt deadline), it keeps claiming for endpoints that are not
-  failing: it waits anyway, and a process whose every pump is winding down must not leave
-  other tenants' deliveries waiting for those hangs;
-- then it claims nothing more and returns once its last attempts are recorded.
+- after the budget, while any of its attempts is still out (a receiver that hangs can hold
+  one for the whole attempt deadline), it keeps claiming for endpoints that are not failing,
+  for up to ``straggle_s`` (an attempt deadline: what it claimed during the budget is over by
+  then): it waits anyway, and a process whose every pump is winding down must not leave
+  other tenants' deliveries waiting for those hangs. Whether the attempts out were claimed
+  before or after the budget does not matter: an endpoint that had not failed yet when it
+  was claimed may hang as well (one that starts hanging, or a new one), and waiting for it
+  without claiming left every other delivery of a one-process worker waiting up to 10 s
+  (bench/webhooks.py --concurrency 1);
+- then it claims nothing more and returns once its last attempts are recorded: those are
+  attempts claimed within the wind-down, over within one more deadline.
 
 ``stopping()`` (the worker's warm shutdown) stops claiming at once; attempts in flight finish
 and are recorded, as a running task would.
@@ -124,9 +130,8 @@ class Pump:
         self.linger_s = linger_s
         self.idle_linger_s = idle_linger_s
         self.clock = clock
-        self._done: queue.SimpleQueue[tuple[Job, Any, bool]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Job, Any]] = queue.SimpleQueue()
         self._in_flight = 0
-        self._early_in_flight = 0  # claimed during the budget
 
     def run(self) -> PumpReport:
         started = self.clock()
@@ -141,7 +146,7 @@ class Pump:
                     stopped, healthy_only = Stop.SHUTDOWN, None
                 elif elapsed < self.budget_s:
                     healthy_only = False
-                elif self._early_in_flight and elapsed < self.budget_s + self.straggle_s:
+                elif self._in_flight and elapsed < self.budget_s + self.straggle_s:
                     stopped, healthy_only = Stop.BUDGET, True
                 else:
                     stopped, healthy_only = Stop.BUDGET, None
@@ -150,7 +155,7 @@ class Pump:
                 batches += bool(finished)
                 finished = []
                 for job in jobs:
-                    self._submit(job, early=not healthy_only)
+                    self._submit(job)
                 attempts += len(jobs)
                 if jobs:
                     lingered = False
@@ -169,9 +174,8 @@ class Pump:
             self._drain(finished)
             raise
 
-    def _submit(self, job: Job, *, early: bool) -> None:
+    def _submit(self, job: Job) -> None:
         self._in_flight += 1
-        self._early_in_flight += early
 
         def run() -> None:
             try:
@@ -180,13 +184,12 @@ class Pump:
                 # A bug in send(): the pump must still learn that the attempt is over, or it
                 # would wait for it for ever; the recorder sees the exception as the result.
                 result = exc
-            self._done.put((job, result, early))
+            self._done.put((job, result))
 
         try:
             self.executor.submit(run)
         except BaseException:
             self._in_flight -= 1
-            self._early_in_flight -= early
             raise
 
     def _collect(self) -> list[tuple[Job, Any]]:
@@ -205,18 +208,14 @@ class Pump:
                 finished.append(self._done.get(timeout=max(0.0, left)))
             except queue.Empty:
                 break
-        for _, _, early in finished:
-            self._in_flight -= 1
-            self._early_in_flight -= early
-        return [(job, result) for job, result, _ in finished]
+        self._in_flight -= len(finished)
+        return finished
 
     def _drain(self, finished: list[tuple[Job, Any]]) -> None:
         finished = list(finished)
         while self._in_flight:
-            job, result, early = self._done.get()
+            finished.append(self._done.get())
             self._in_flight -= 1
-            self._early_in_flight -= early
-            finished.append((job, result))
         if finished:
             # The error being raised is the one to report, not a second one from here.
             with contextlib.suppress(Exception):

@@ -130,6 +130,45 @@ def test_after_its_budget_it_serves_healthy_endpoints_while_its_hang_is_out() ->
     assert [healthy for _, healthy in fake.claims[1:]] == [True] * (len(fake.claims) - 1)
 
 
+def test_a_hang_claimed_after_the_budget_does_not_stop_the_claims() -> None:
+    # An endpoint that had not failed when it was claimed after the budget (a new one, or one
+    # that starts hanging) may hang too. Waiting for it without claiming, once the attempts
+    # of the budget were over, left every other delivery of a one-process worker waiting up
+    # to 10 s (bench/webhooks.py --concurrency 1).
+    clock = Clock()
+    hang_claimed = threading.Event()
+    release = threading.Event()
+
+    def hang() -> str:
+        assert release.wait(WAIT)
+        return "late"
+
+    class Script(Fake):
+        def claim(self, free, healthy_only):
+            taken = super().claim(free, healthy_only)
+            if not healthy_only and taken:
+                clock.now = 11  # the budget (10 s) runs out with "slow" out
+                self.jobs.append(Job("healthy-hangs", hang))
+            if any(job.item == "healthy-hangs" for job in taken):
+                hang_claimed.set()
+            return taken
+
+        def record(self, finished):
+            super().record(finished)
+            items = [job.item for job, _ in finished]
+            if "slow" in items:
+                # Due once the budget's attempt is over: only the late hang is out.
+                self.jobs.append(Job("healthy-next", lambda: "ok"))
+            if "healthy-next" in items:
+                release.set()
+
+    fake = Script([Job("slow", lambda: hang_claimed.wait(WAIT) and "ok")])
+    report = pump(fake, clock).run()
+    assert [item for item, _ in fake.recorded] == ["slow", "healthy-next", "healthy-hangs"]
+    assert report.stopped is Stop.BUDGET
+    assert [healthy for _, healthy in fake.claims[1:]] == [True] * (len(fake.claims) - 1)
+
+
 def test_past_the_wind_down_it_claims_nothing_and_waits_for_its_attempts() -> None:
     clock = Clock()
     release = threading.Event()
