@@ -8,7 +8,7 @@ webhooks queue, receivers on 127.0.0.1.
 It creates a scratch database (``bench_webhooks``, dropped at the end) and uses a Redis
 database of its own (12 by default, which the other benches leave alone), runs the receivers
 in a process of their own (asyncio, HTTP/1.1 keep-alive, each answer in one write) and one
-Celery worker on the ``webhooks`` queue with ``--concurrency 2`` (as ``scripts/worker.sh``
+Celery worker on the ``webhooks`` queue with ``--concurrency 1`` (as ``scripts/worker.sh``
 and the system tests run it), with the production settings (``DEBUG`` off, INFO logs: one
 JSON line per attempt) and no beat. Deliveries are made as the service makes them:
 ``invoice.created`` events recorded in one transaction (``events_record``), whose commit
@@ -264,7 +264,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", choices=["throughput", "fairness"])
     parser.add_argument("--algo", choices=["hmac", "jwt", "standard"], default="hmac")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=1, help="worker processes")
     parser.add_argument("--redis-db", type=int, default=12)
     parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -331,7 +331,8 @@ class Tenant:
 
 
 class Stack:
-    WORKERS = ("pdf", "webhooks")
+    # Each queue's worker with the processes scripts/worker.sh gives it by default.
+    WORKERS = {"pdf": 2, "webhooks": 1}
 
     def __init__(self, **settings: object):
         self.root = Path(tempfile.mkdtemp(prefix="invoicing-system-"))
@@ -415,7 +416,7 @@ class Stack:
             self.root / "web.log",
             ready=lambda p: self._healthy(),
         )
-        for queue in self.WORKERS:
+        for queue, concurrency in self.WORKERS.items():
             self.processes[queue] = Process(
                 queue,
                 [
@@ -430,7 +431,7 @@ class Stack:
                     "-n",
                     f"{queue}@%h",
                     "-c",
-                    "2",
+                    str(concurrency),
                     "--loglevel",
                     "INFO",
                 ],
