@@ -41,7 +41,7 @@ def send_on_commit(task_name: str, *args, countdown: float | None = None) -> Non
     every due delivery it may, so one per delivery would be pure overhead.
     """
     if task_name == DELIVER_WEBHOOK_TASK and countdown is None and len(args) == 1:
-        _join_batch(_WebhookBatch, args[0])
+        _join_batch(DELIVER_WEBHOOK_TASK, args[0])
         return
     transaction.on_commit(lambda: send(task_name, *args, countdown=countdown))
 
@@ -76,19 +76,34 @@ def _wakeup_key(task_name: str) -> str:
 
 def wake(task_name: str, ids: list[str], size: int) -> None:
     """Send wake-ups for ``ids`` (messages of ``size`` ids) unless one is pending."""
+    wake_all({task_name: (ids, size)})
+
+
+def wake_all(batches: dict[str, tuple[list[str], int]]) -> None:
+    """``wake`` for several tasks (task name: ids, ids per message), their marks
+    set in one Redis round trip: a transaction that makes an invoice wakes the
+    render task and the webhook task, which were two round trips of each
+    create."""
     url = settings.REDIS_URL
+    marked = list(batches)
     if url:
         try:
-            if not quick_redis(url).set(_wakeup_key(task_name), 1, nx=True, ex=WAKEUP_PENDING_S):
-                return
+            pipe = quick_redis(url).pipeline(transaction=False)
+            for task_name in batches:
+                pipe.set(_wakeup_key(task_name), 1, nx=True, ex=WAKEUP_PENDING_S)
+            marked = [
+                name for name, was_set in zip(batches, pipe.execute(), strict=True) if was_set
+            ]
         except Exception:  # any Redis error or a slow Redis: send, as without a mark
             logger.warning("wake-up mark unavailable; sending", exc_info=True)
-    sent = True
-    for start in range(0, len(ids), size):
-        sent = send(task_name, ids[start : start + size]) and sent
-    if url and not sent:
-        # Not sent: the next change must try again, not wait for the mark to expire.
-        wakeup_taken(task_name)
+    for task_name in marked:
+        ids, size = batches[task_name]
+        sent = True
+        for start in range(0, len(ids), size):
+            sent = send(task_name, ids[start : start + size]) and sent
+        if url and not sent:
+            # Not sent: the next change must try again, not wait for the mark to expire.
+            wakeup_taken(task_name)
 
 
 def wakeup_taken(task_name: str) -> None:
@@ -103,53 +118,44 @@ def wakeup_taken(task_name: str) -> None:
         logger.warning("could not clear the wake-up mark of %s", task_name, exc_info=True)
 
 
-class _Batch:
-    """One on-commit callback carrying every id requested in the same
-    transaction, sent as messages of ``size`` ids (``wake``)."""
+# Ids per message of each task.
+_BATCH_SIZES = {RENDER_PDF_TASK: RENDER_BATCH_SIZE, DELIVER_WEBHOOK_TASK: WEBHOOK_BATCH_SIZE}
 
-    task_name = ""
-    size = 1
+
+class _Batches:
+    """One on-commit callback carrying every id requested in the same
+    transaction, by task, sent as messages of each task's size (``wake_all``)."""
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
+        self.ids: dict[str, list[str]] = {}
 
     def __call__(self) -> None:
-        wake(self.task_name, self.ids, self.size)
-
-
-class _RenderBatch(_Batch):
-    task_name = RENDER_PDF_TASK
-    size = RENDER_BATCH_SIZE
-
-
-class _WebhookBatch(_Batch):
-    task_name = DELIVER_WEBHOOK_TASK
-    size = WEBHOOK_BATCH_SIZE
+        wake_all({name: (ids, _BATCH_SIZES[name]) for name, ids in self.ids.items()})
 
 
 def render_on_commit(job_id: str) -> None:
     """Ask for ``job_id`` to be rendered once the transaction commits. Ids
     requested in one transaction travel together: finalizing 5,000 invoices in
     one transaction sends 250 messages, not 5,000."""
-    _join_batch(_RenderBatch, job_id)
+    _join_batch(RENDER_PDF_TASK, job_id)
 
 
-def _join_batch(kind: type[_Batch], item: str) -> None:
-    """Add ``item`` to the batch of ``kind`` already registered in this
-    transaction, or register one.
+def _join_batch(task_name: str, item: str) -> None:
+    """Add ``item`` to the ids of ``task_name`` in the batches already
+    registered in this transaction, or register them.
 
-    Joining a batch registered earlier in the transaction is always safe: a
-    rollback that discards that batch (one of its savepoints still open) also
-    discards this item, and an item rolled back while the batch survives is
+    Joining batches registered earlier in the transaction is always safe: a
+    rollback that discards them (one of its savepoints still open) also
+    discards this item, and an item rolled back while the batches survive is
     just an id with no row, which the worker's claim ignores.
     """
     connection = transaction.get_connection()
     if connection.in_atomic_block:
         # Django keeps pending callbacks as (savepoint ids, callback, robust).
         for entry in getattr(connection, "run_on_commit", ()):
-            if len(entry) >= 2 and isinstance(entry[1], kind):
-                entry[1].ids.append(item)
+            if len(entry) >= 2 and isinstance(entry[1], _Batches):
+                entry[1].ids.setdefault(task_name, []).append(item)
                 return
-    batch = kind()
-    batch.ids.append(item)
-    transaction.on_commit(batch)
+    batches = _Batches()
+    batches.ids[task_name] = [item]
+    transaction.on_commit(batches)

@@ -105,3 +105,38 @@ def test_a_render_task_out_of_budget_hands_the_rest_to_a_new_message(organizatio
     assert len(results) == RENDER_BATCH_SIZE
     send.assert_called_once_with(RENDER_PDF_TASK, [])
     assert PdfJob.objects.filter(state="pending").count() == 3
+
+
+def test_an_invoice_sets_both_marks_in_one_round_trip(organization, no_mark_pending):
+    # Finalizing makes a render job and an invoice.created delivery (an endpoint
+    # listens): both wake-ups leave with their marks set by one pipeline.
+    from invoicing.models import WebhookEndpoint
+
+    WebhookEndpoint.objects.create(organization=organization, webhook_url="https://example.com/h")
+    draft = make_invoice(organization, status=Invoice.Status.DRAFT)
+    pipelines = []
+    real = dispatch.quick_redis
+
+    class Counting:
+        # The shared client, its pipelines counted (the client itself is left alone).
+        def __init__(self, client):
+            self.client = client
+
+        def pipeline(self, *args, **kwargs):
+            pipelines.append(1)
+            return self.client.pipeline(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.client, name)
+
+    with (
+        mock.patch.object(dispatch, "send", return_value=True) as send,
+        mock.patch.object(dispatch, "quick_redis", lambda url: Counting(real(url))),
+        TestCase.captureOnCommitCallbacks(execute=True),
+    ):
+        invoice_finalize(invoice=draft)
+    assert sorted(c.args[0] for c in send.call_args_list) == sorted(
+        [RENDER_PDF_TASK, DELIVER_WEBHOOK_TASK]
+    )
+    assert pipelines == [1]
+    assert no_mark_pending.exists(*[dispatch._wakeup_key(t) for t in dispatch.WAKEUP_TASKS]) == 2
