@@ -711,18 +711,32 @@ def _preparing(*, rerun_safe: bool = False):
 
 def _run_prepared(raw, statements: Sequence[tuple[str, list, bool]]) -> list[list[tuple]]:
     """``_run_together`` on prepared statements: one server-side binding
-    cursor per statement, all sent in one pipeline, the rows read once it is
-    synced. Errors are Django's, as from its cursors, and the round trip is
-    logged where Django logs queries (one entry: what tests count)."""
+    cursor per statement, all sent in one pipeline (one alone is sent
+    without), the rows read once it is synced. Errors are Django's, as from
+    its cursors, and the round trip is logged where Django logs queries (one
+    entry: what tests count)."""
     connection.validate_no_broken_transaction()
     started = time.monotonic()
     with connection.wrap_database_errors:
         cursors = []
-        with raw.pipeline():
-            for sql, params, _ in statements:
-                cursor = psycopg.Cursor(raw)
-                cursor.execute(sql, params, prepare=True)
-                cursors.append(cursor)
+        if len(statements) == 1 and (
+            raw.autocommit or raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        ):
+            # One statement is one round trip without a pipeline, whose
+            # machinery (entering, a sync, reading results back through it)
+            # cost about as much client CPU as the statement itself. Not when
+            # a transaction is still to begin: outside a pipeline psycopg
+            # sends its BEGIN in a round trip of its own.
+            [(sql, params, _)] = statements
+            cursor = psycopg.Cursor(raw)
+            cursor.execute(sql, params, prepare=True)
+            cursors.append(cursor)
+        else:
+            with raw.pipeline():
+                for sql, params, _ in statements:
+                    cursor = psycopg.Cursor(raw)
+                    cursor.execute(sql, params, prepare=True)
+                    cursors.append(cursor)
         results = []
         for cursor, (_, _, rows) in zip(cursors, statements, strict=True):
             results.append(cursor.fetchall() if rows else [])
@@ -876,11 +890,8 @@ def _stored_pdf_parts(with_customer: bool, only: ColumnChoice) -> tuple[_Columns
 
 
 @functools.cache
-def _stored_pdf_sql(
-    statuses: int, with_customer: bool, only: ColumnChoice, by_key: bool = False
-) -> str:
-    """The stored PDF lookup; ``by_key``: the organization is the one of the API key
-    whose prefix is given instead of its id (``api_key_and_stored_pdf``)."""
+def _stored_pdf_sql(statuses: int, with_customer: bool, only: ColumnChoice) -> str:
+    """The stored PDF lookup of an organization's invoice."""
     q = connection.ops.quote_name
     tables = [
         _table(PdfJob, "j"),
@@ -897,28 +908,25 @@ def _stored_pdf_sql(
     return (
         f"SELECT {select} FROM {' '.join(tables)} "
         f"WHERE j.{q('invoice_id')} = %s AND j.{q('is_current')} = %s AND j.{q('state')} = %s "
-        f"AND i.{q('organization_id')} = {_key_organization() if by_key else '%s'} "
+        f"AND i.{q('organization_id')} = %s "
         f"AND i.{q('status')} IN ({placeholders}) LIMIT 1"
     )
 
 
-def _key_organization() -> str:
-    """The organization of the API key with a given prefix, as a subquery."""
+def _fee_order() -> str:
+    """The order of ``invoice.fees.all()`` (Fee's default ordering) under alias f."""
     q = connection.ops.quote_name
-    return (
-        f"(SELECT k.{q('organization_id')} FROM {_table(ApiKey, 'k')} WHERE k.{q('prefix')} = %s)"
+    return ", ".join(
+        f"f.{q(Fee._meta.get_field(name.lstrip('-')).column)}"
+        + (" DESC" if name.startswith("-") else "")
+        for name in Fee._meta.ordering
     )
 
 
 @functools.cache
 def _fees_sql(only: ColumnChoice) -> str:
     q = connection.ops.quote_name
-    # The order of ``invoice.fees.all()``: Fee's default ordering.
-    order = ", ".join(
-        f"f.{q(Fee._meta.get_field(name.lstrip('-')).column)}"
-        + (" DESC" if name.startswith("-") else "")
-        for name in Fee._meta.ordering
-    )
+    order = _fee_order()
     return (
         f"SELECT {_chosen(Fee, 'f', only).sql} FROM {_table(Fee, 'f')} "
         f"WHERE f.{q('invoice_id')} = %s ORDER BY {order}"
@@ -971,29 +979,81 @@ def api_key_and_stored_pdf(
     only: ColumnChoice = (),
 ) -> tuple[ApiKey | None, PdfJob | None]:
     """``api_key_get_by_prefix`` and ``invoice_stored_pdf_get`` for the key's
-    organization, in one round trip: the download endpoints' authentication and
-    lookup, which were two. The caller must check the key (its hash, expiry,
-    revocation) before using the job: the lookup trusts the prefix alone."""
+    organization, in one statement: the download endpoints' authentication and
+    lookup, which were two round trips, then a pipeline of two or three
+    statements. The caller must check the key (its hash, expiry, revocation)
+    before using the job: the lookup trusts the prefix alone."""
     pk = parse_invoice_uuid(invoice_id)
-    key_statement = (_api_key_sql(), [prefix])
     if pk is None or not statuses:
         return api_key_get_by_prefix(prefix=prefix), None
-    statements = _stored_pdf_statements(
-        pk, statuses, with_customer, fees_to_attr, only, prefix, by_key=True
-    )
-    key_rows, *results = _select(key_statement, *statements)
-    if not key_rows:
+    sql = _key_and_stored_pdf_sql(len(statuses), with_customer, bool(fees_to_attr), only)
+    params = [
+        _param(Invoice, "id", pk),
+        *statuses,
+        _param(PdfJob, "is_current", True),
+        PdfJob.State.READY.value,
+        prefix,
+    ]
+    [rows] = _select((sql, params))
+    if not rows:
         return None, None
-    api_key = _columns(ApiKey, "k", _KEY_FIELDS).instance(key_rows[0])
+    key = _columns(ApiKey, "k", _KEY_FIELDS)
+    api_key = key.instance(rows[0][: len(key)])
+    parts = _stored_pdf_parts(with_customer, only)
+    end = len(key) + sum(len(part) for part in parts)
+    if all(value is None for value in rows[0][len(key) : len(key) + len(parts[0])]):
+        return api_key, None  # no such invoice of the key's, or no stored PDF
+    results = [[rows[0][len(key) : end]]]
+    if fees_to_attr:
+        # One row per fee (one with no fee when the invoice has none).
+        results.append([row[end:] for row in rows if any(v is not None for v in row[end:])])
     return api_key, _stored_pdf_from(results, with_customer, fees_to_attr, only)
 
 
+@functools.cache
+def _key_and_stored_pdf_sql(
+    statuses: int, with_customer: bool, fees: bool, only: ColumnChoice
+) -> str:
+    """The API key by prefix, with the stored PDF of one of its organization's
+    invoices (the job's columns null when there is none) and, with ``fees``,
+    one row per fee of that invoice, in Fee's order. Left joins all the way
+    from the key, so that a key is found whatever the invoice."""
+    q = connection.ops.quote_name
+    parts = _stored_pdf_parts(with_customer, only)
+    select = [_columns(ApiKey, "k", _KEY_FIELDS).sql, *(part.sql for part in parts)]
+    placeholders = ", ".join(["%s"] * statuses)
+    joins = [
+        f"LEFT JOIN {_table(Invoice, 'i')} ON i.{q('id')} = %s "
+        f"AND i.{q('organization_id')} = k.{q('organization_id')} "
+        f"AND i.{q('status')} IN ({placeholders})",
+        # At most one current job per invoice (pdf_job_one_current).
+        f"LEFT JOIN {_table(PdfJob, 'j')} ON j.{q('invoice_id')} = i.{q('id')} "
+        f"AND j.{q('is_current')} = %s AND j.{q('state')} = %s",
+    ]
+    if with_customer:
+        joins += [
+            f"LEFT JOIN {_table(Customer, 'c')} ON c.{q('id')} = i.{q('customer_id')} "
+            f"AND j.{q('id')} IS NOT NULL",
+            f"LEFT JOIN {_table(Organization, 'o')} ON o.{q('id')} = i.{q('organization_id')} "
+            f"AND j.{q('id')} IS NOT NULL",
+        ]
+    order = ""
+    if fees:
+        select.append(_chosen(Fee, "f", only).sql)
+        joins.append(f"LEFT JOIN {_table(Fee, 'f')} ON f.{q('invoice_id')} = j.{q('invoice_id')}")
+        order = f" ORDER BY {_fee_order()}"
+    return (
+        f"SELECT {', '.join(select)} FROM {_table(ApiKey, 'k')} {' '.join(joins)} "
+        f"WHERE k.{q('prefix')} = %s{order}"
+    )
+
+
 def _stored_pdf_statements(
-    pk, statuses, with_customer, fees_to_attr, only, organization, *, by_key: bool = False
+    pk, statuses, with_customer, fees_to_attr, only, organization
 ) -> list[tuple[str, list]]:
     statements = [
         (
-            _stored_pdf_sql(len(statuses), with_customer, only, by_key),
+            _stored_pdf_sql(len(statuses), with_customer, only),
             [
                 _param(PdfJob, "invoice", pk),
                 _param(PdfJob, "is_current", True),

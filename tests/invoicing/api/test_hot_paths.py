@@ -12,6 +12,8 @@ from django.test.utils import CaptureQueriesContext
 
 from invoicing import selectors
 from invoicing.api.auth import ApiClient
+from invoicing.api.lago.views import INVOICE_BASE_COLUMNS
+from invoicing.api.lotus.views import PDF_URL_COLUMNS
 from invoicing.models import ApiKey, Customer, Fee, Invoice, Organization, PdfJob
 from invoicing.models.organizations import API_KEY_PREFIX_LENGTH
 from invoicing.representations import lago
@@ -275,3 +277,71 @@ def test_the_lookups_run_prepared_by_default(organization, rich):
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("invoicing_pdfjob" in statement for statement in prepared), prepared
+
+
+def _loaded(job) -> dict:
+    """What a stored PDF lookup gives, column by column and relation by relation."""
+    if job is None:
+        return {}
+    invoice = job.invoice
+    loaded = {"job": _fields(job), "invoice": _fields(invoice)}
+    if Invoice.customer.is_cached(invoice):
+        loaded["customer"] = _fields(invoice.customer)
+        loaded["organization"] = _fields(invoice.organization)
+        assert invoice.customer.organization is invoice.organization
+    if hasattr(invoice, "lines"):
+        loaded["lines"] = [_fields(fee) for fee in invoice.lines]
+        assert all(fee.invoice is invoice for fee in invoice.lines)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        # Lotus pdf_url's read, Lago download's, and the bare one.
+        {"with_customer": True, "fees_to_attr": "lines", "only": PDF_URL_COLUMNS},
+        {"with_customer": True, "only": INVOICE_BASE_COLUMNS},
+        {},
+    ],
+    ids=["pdf_url", "download", "bare"],
+)
+def test_the_key_and_its_stored_pdf_in_one_statement_are_the_lookups_own(org_and_key, rich, shape):
+    # invoice_stored_pdf_get is checked against the ORM above; the one-statement
+    # read with the key must give exactly what it gives, and the key.
+    organization, raw = org_and_key
+    prefix = raw[:API_KEY_PREFIX_LENGTH]
+    with CaptureQueriesContext(connection) as queries:
+        key, job = selectors.api_key_and_stored_pdf(
+            prefix=prefix, invoice_id=str(rich.pk), statuses=VISIBLE, **shape
+        )
+    assert len(queries) == 1
+    assert key.pk == ApiKey.objects.get(prefix=prefix).pk
+    expected = selectors.invoice_stored_pdf_get(
+        organization_id=organization.pk, invoice_id=str(rich.pk), statuses=VISIBLE, **shape
+    )
+    assert _loaded(job) == _loaded(expected)
+    assert job is not None and (shape.get("fees_to_attr") is None or len(job.invoice.lines) == 2)
+
+
+def test_the_key_is_found_whatever_the_invoice(org_and_key, rich):
+    organization, raw = org_and_key
+    prefix = raw[:API_KEY_PREFIX_LENGTH]
+    other, _ = make_organization()
+    theirs = make_invoice(other, make_customer(other))
+    render_now(theirs)
+    unrendered = make_invoice(organization, make_customer(organization))
+    PdfJob.objects.filter(invoice=unrendered).delete()
+    shape = {"with_customer": True, "fees_to_attr": "lines", "only": PDF_URL_COLUMNS}
+    for invoice_id, statuses in (
+        (str(theirs.pk), VISIBLE),  # another organization's
+        (str(unrendered.pk), VISIBLE),  # no stored PDF
+        (str(rich.pk), (Invoice.Status.VOIDED,)),  # not in the statuses asked for
+        (str(uuid.uuid4()), VISIBLE),  # no such invoice
+    ):
+        key, job = selectors.api_key_and_stored_pdf(
+            prefix=prefix, invoice_id=invoice_id, statuses=statuses, **shape
+        )
+        assert (key.organization_id, job) == (organization.pk, None), invoice_id
+    assert selectors.api_key_and_stored_pdf(
+        prefix="ik_unknown00", invoice_id=str(rich.pk), statuses=VISIBLE, **shape
+    ) == (None, None)
