@@ -95,14 +95,21 @@ def test_attempts_run_side_by_side_up_to_the_capacity() -> None:
     assert fake.batches < 10  # finished attempts are recorded together
 
 
-def test_after_its_budget_it_serves_healthy_endpoints_while_its_hang_is_out() -> None:
-    clock = Clock()
-    release = threading.Event()
-    healthy_recorded = threading.Event()
+def _hanging_until(release: threading.Event):
+    """An attempt to a receiver that answers once ``release`` is set."""
 
     def hang() -> str:
         assert release.wait(WAIT)
         return "late"
+
+    return hang
+
+
+def test_after_its_budget_it_serves_healthy_endpoints_while_its_hang_is_out() -> None:
+    clock = Clock()
+    release = threading.Event()
+    healthy_recorded = threading.Event()
+    hang = _hanging_until(release)
 
     class Script(Fake):
         def claim(self, free, healthy_only):
@@ -138,10 +145,7 @@ def test_a_hang_claimed_after_the_budget_does_not_stop_the_claims() -> None:
     clock = Clock()
     hang_claimed = threading.Event()
     release = threading.Event()
-
-    def hang() -> str:
-        assert release.wait(WAIT)
-        return "late"
+    hang = _hanging_until(release)
 
     class Script(Fake):
         def claim(self, free, healthy_only):
