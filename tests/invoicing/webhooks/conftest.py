@@ -306,8 +306,12 @@ class KeepAliveReceiver:
                 self.gate.wait(30)
             with self._lock:
                 self.in_progress -= 1
+            # Read before the answer leaves: a test sets it once an answer came back,
+            # for the next request, and must not close the connection that answer
+            # came on (read after the write, it raced the test on a busy machine).
+            closing = self.close_after_answer
             conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok" % self.status)
-            if self.close_after_answer:
+            if closing:
                 return
 
     def wait_for(self, predicate: Callable[[KeepAliveReceiver], bool], timeout: float = 30) -> None:
