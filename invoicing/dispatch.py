@@ -74,16 +74,11 @@ def _wakeup_key(task_name: str) -> str:
     return f"wakeup-pending:{task_name}"
 
 
-def wake(task_name: str, ids: list[str], size: int) -> None:
-    """Send wake-ups for ``ids`` (messages of ``size`` ids) unless one is pending."""
-    wake_all({task_name: (ids, size)})
-
-
 def wake_all(batches: dict[str, tuple[list[str], int]]) -> None:
-    """``wake`` for several tasks (task name: ids, ids per message), their marks
-    set in one Redis round trip: a transaction that makes an invoice wakes the
-    render task and the webhook task, which were two round trips of each
-    create."""
+    """Send each task's wake-ups (task name: ids, ids per message) unless one
+    is pending, the marks of all of them set in one Redis round trip: a
+    transaction that makes an invoice wakes the render task and the webhook
+    task, which were two round trips of each create."""
     url = settings.REDIS_URL
     marked = list(batches)
     if url:

@@ -957,14 +957,22 @@ def invoice_stored_pdf_get(
     pk = parse_invoice_uuid(invoice_id)
     if pk is None or not statuses:
         return None
-    statements = _stored_pdf_statements(
-        pk,
-        statuses,
-        with_customer,
-        fees_to_attr,
-        only,
-        _param(Invoice, "organization", organization_id),
-    )
+    statements = [
+        (
+            _stored_pdf_sql(len(statuses), with_customer, only),
+            [
+                _param(PdfJob, "invoice", pk),
+                _param(PdfJob, "is_current", True),
+                PdfJob.State.READY.value,
+                _param(Invoice, "organization", organization_id),
+                *statuses,
+            ],
+        )
+    ]
+    if fees_to_attr:
+        # Run with the lookup above, and dropped with it unless it found the
+        # invoice among the organization's.
+        statements.append((_fees_sql(only), [_param(Fee, "invoice", pk)]))
     results = _select(*statements)
     return _stored_pdf_from(results, with_customer, fees_to_attr, only)
 
@@ -1046,28 +1054,6 @@ def _key_and_stored_pdf_sql(
         f"SELECT {', '.join(select)} FROM {_table(ApiKey, 'k')} {' '.join(joins)} "
         f"WHERE k.{q('prefix')} = %s{order}"
     )
-
-
-def _stored_pdf_statements(
-    pk, statuses, with_customer, fees_to_attr, only, organization
-) -> list[tuple[str, list]]:
-    statements = [
-        (
-            _stored_pdf_sql(len(statuses), with_customer, only),
-            [
-                _param(PdfJob, "invoice", pk),
-                _param(PdfJob, "is_current", True),
-                PdfJob.State.READY.value,
-                organization,
-                *statuses,
-            ],
-        )
-    ]
-    if fees_to_attr:
-        # Run with the lookup above, and dropped with it unless it found the
-        # invoice among the organization's.
-        statements.append((_fees_sql(only), [_param(Fee, "invoice", pk)]))
-    return statements
 
 
 def _stored_pdf_from(results, with_customer, fees_to_attr, only) -> PdfJob | None:

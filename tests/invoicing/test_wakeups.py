@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import TestCase
 
 from invoicing import dispatch
-from invoicing.dispatch import DELIVER_WEBHOOK_TASK, RENDER_PDF_TASK, wake, wakeup_taken
+from invoicing.dispatch import DELIVER_WEBHOOK_TASK, RENDER_PDF_TASK, wake_all, wakeup_taken
 from invoicing.models import Invoice, PdfJob
 from invoicing.services import pdf
 from invoicing.services.invoices import invoice_finalize
@@ -32,11 +32,11 @@ def no_mark_pending():
 
 def test_a_wake_up_is_sent_only_while_none_is_pending(no_mark_pending):
     with mock.patch.object(dispatch, "send", return_value=True) as send:
-        wake(RENDER_PDF_TASK, ["a"], 20)
-        wake(RENDER_PDF_TASK, ["b"], 20)  # the first is not taken yet
-        wake(DELIVER_WEBHOOK_TASK, ["d"], 100)  # another task's mark
+        wake_all({RENDER_PDF_TASK: (["a"], 20)})
+        wake_all({RENDER_PDF_TASK: (["b"], 20)})  # the first is not taken yet
+        wake_all({DELIVER_WEBHOOK_TASK: (["d"], 100)})  # another task's mark
         wakeup_taken(RENDER_PDF_TASK)  # a worker took it
-        wake(RENDER_PDF_TASK, ["c"], 20)
+        wake_all({RENDER_PDF_TASK: (["c"], 20)})
     assert [c.args for c in send.call_args_list] == [
         (RENDER_PDF_TASK, ["a"]), (DELIVER_WEBHOOK_TASK, ["d"]), (RENDER_PDF_TASK, ["c"]),
     ]  # fmt: skip
@@ -48,22 +48,22 @@ def test_a_wake_up_is_sent_only_while_none_is_pending(no_mark_pending):
 
 def test_a_wake_up_that_could_not_be_sent_leaves_no_mark():
     with mock.patch.object(dispatch, "send", return_value=False) as send:
-        wake(RENDER_PDF_TASK, ["a"], 20)
-        wake(RENDER_PDF_TASK, ["b"], 20)
+        wake_all({RENDER_PDF_TASK: (["a"], 20)})
+        wake_all({RENDER_PDF_TASK: (["b"], 20)})
     assert send.call_count == 2
 
 
 def test_a_batch_of_ids_is_sent_whole_once_marked():
     with mock.patch.object(dispatch, "send", return_value=True) as send:
-        wake(RENDER_PDF_TASK, [str(n) for n in range(45)], 20)
+        wake_all({RENDER_PDF_TASK: ([str(n) for n in range(45)], 20)})
     assert [len(c.args[1]) for c in send.call_args_list] == [20, 20, 5]
 
 
 def test_without_redis_every_wake_up_is_sent(settings):
     settings.REDIS_URL = ""
     with mock.patch.object(dispatch, "send", return_value=True) as send:
-        wake(RENDER_PDF_TASK, ["a"], 20)
-        wake(RENDER_PDF_TASK, ["b"], 20)
+        wake_all({RENDER_PDF_TASK: (["a"], 20)})
+        wake_all({RENDER_PDF_TASK: (["b"], 20)})
     assert send.call_count == 2
 
 
