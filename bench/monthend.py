@@ -8,8 +8,8 @@ API by concurrent clients, against the Procfile's processes, until the last
     .venv/bin/python bench/monthend.py --clients 16 --customers 1
 
 Setup, as ``bench/load.py`` sets up its scratch environment: a database of
-its own (``bench_monthend``, dropped at the end), a Redis database of its own
-(6 by default, flushed at the start and the end), ``VAR_DIR`` under /tmp
+its own (``bench_monthend``, dropped at the end unless ``--keep-db``), a
+Redis database of its own (6 by default, flushed at the start and the end), ``VAR_DIR`` under /tmp
 (removed), the production settings (DEBUG off, LOG_LEVEL=INFO, persistent
 database connections, multiprocess metrics); each process's output goes to a
 file under VAR_DIR, whose tails are shown if the warm-up fails. One
@@ -329,6 +329,10 @@ def main() -> None:
         "--workers", type=int, default=load.WORKERS,
         help="gunicorn workers (default: the Procfile's WEB_CONCURRENCY default)",
     )  # fmt: skip
+    parser.add_argument(
+        "--keep-db", action="store_true",
+        help=f"leave the database {DB_NAME} in place, to inspect its plans and statistics",
+    )  # fmt: skip
     args = parser.parse_args()
     load.set_workers(args.workers)
 
@@ -505,7 +509,8 @@ def main() -> None:
             if receiver.is_alive():
                 receiver.terminate()
         connections.close_all()
-        _psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        if not args.keep_db:
+            _psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
         broker.flushdb()
         shutil.rmtree(env["VAR_DIR"], ignore_errors=True)
     argv = shlex.join(sys.argv[1:])

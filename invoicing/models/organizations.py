@@ -87,6 +87,13 @@ class Organization(models.Model):
     # Last organization-wide sequential id handed out; only changed under a
     # row lock held by invoice finalization.
     last_sequential_id = models.PositiveBigIntegerField(default=0, editable=False)
+    # The last number given in the scope the organization last numbered in
+    # (a day, or the sequence of its prefix), changed with last_sequential_id
+    # under the same lock: finalizing reads its number here instead of from
+    # the invoices. A scope other than this one starts from the invoices' own
+    # last number (services.invoices._number).
+    last_number_scope = models.CharField(max_length=32, blank=True, editable=False)
+    last_number_sequence = models.PositiveIntegerField(default=0, editable=False)
     # E-invoicing (EN 16931): when on, every finalized invoice is a Factur-X
     # PDF (PDF/A-3b with its CII XML) with a UBL (Peppol BIS 3.0) XML beside
     # it, and finalizing refuses an invoice that lacks a mandatory element.

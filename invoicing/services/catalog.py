@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from invoicing.errors import AlreadyExists, NotFound, ValidationFailed
@@ -58,9 +57,14 @@ def _number_new_customer(customer: Customer, organization: Organization) -> None
     ``<document prefix>-<number, 3 digits at least>``. The organization row
     is the lock that serializes two creations (as it does numbering)."""
     Organization.objects.select_for_update().filter(pk=organization.pk).values_list("pk").get()
-    last = Customer.all_objects.filter(organization=organization).aggregate(m=Max("sequential_id"))[
-        "m"
-    ]
+    # The last entry of the partial (organization, sequential_id) index rather
+    # than Max(), whose plan depends on the statistics being fresh.
+    last = (
+        Customer.all_objects.filter(organization=organization, sequential_id__isnull=False)
+        .order_by("-sequential_id")
+        .values_list("sequential_id", flat=True)
+        .first()
+    )
     customer.sequential_id = (last or 0) + 1
     customer.slug = f"{document_prefix(organization)}-{customer.sequential_id:03d}"
 

@@ -460,30 +460,29 @@ def _number(invoice: Invoice, organization: Organization, issuing_date: dt.date)
 
     The organization row is the lock that serializes numbering: the UPDATE is
     the first statement, so on PostgreSQL concurrent finalizations of one
-    organization queue on its row lock (and on SQLite on the write lock), and
-    the max() after it, a statement of its own, sees every number committed
-    before. A rolled-back finalization gives its number back, so the sequence
-    has no gaps.
-
-    The max() travels with the UPDATE, in one round trip, for the scope of the
-    numbering scheme the request read; the UPDATE returns the scheme as it is
-    under the lock, and a scheme changed in between costs a second max() for
-    the right scope.
+    organization queue on its row lock (and on SQLite on the write lock). The
+    same UPDATE takes the next organization-wide sequential id and, when this
+    invoice's scope is the one the organization numbered in last, the next
+    number in it: one statement, however many invoices the scope has. The
+    first number in another scope (a new day, or a scheme changed since the
+    request read it) is one more than the scope's last invoice, read by a
+    second statement under the lock, which sees every number committed before.
+    A rolled-back finalization gives its numbers back, so the sequence has no
+    gaps.
     """
     guess = _number_scope(organization, issuing_date)
     org_id = _param(Organization, "id", organization.pk)
-    bumped, latest = _run_together(
-        [(_bump_sql(), [org_id], True), (_max_sql(), [org_id, guess], True)]
-    )
+    [bumped] = _run_together([(_bump_sql(), [guess, org_id], True)])
     if not bumped:
         raise Organization.DoesNotExist(organization.pk)
     # The row as locked: the sequential id just taken, the scheme numbering now.
-    last_id, organization.numbering_scheme, organization.number_prefix = bumped[0]
+    last_id, organization.numbering_scheme, organization.number_prefix, sequence = bumped[0]
     organization.last_sequential_id = last_id
     scope = _number_scope(organization, issuing_date)
-    if scope != guess:
-        [latest] = _run_together([(_max_sql(), [org_id, scope], True)])
-    sequence = (latest[0][0] or 0) + 1
+    if scope != guess or not sequence:
+        start = (_scope_start_sql(), [scope, scope, org_id, org_id], True)
+        [[(sequence,)]] = _run_together([start])
+    organization.last_number_scope, organization.last_number_sequence = scope, sequence
     invoice.sequential_id = last_id
     invoice.number_scope = scope
     invoice.number_sequence = sequence
@@ -1234,18 +1233,38 @@ def _finalize_reads(organization_id, pk: uuid.UUID) -> tuple[Invoice, list[Webho
 
 @functools.cache
 def _bump_sql() -> str:
+    """The next sequential id and, when the scope given is the one the
+    organization last numbered in, the next number in it (else 0)."""
     q = connection.ops.quote_name
+    scope, sequence = q("last_number_scope"), q("last_number_sequence")
     return (
         f"UPDATE {q(Organization._meta.db_table)} "
-        f"SET {q('last_sequential_id')} = {q('last_sequential_id')} + 1 WHERE {q('id')} = %s "
-        f"RETURNING {q('last_sequential_id')}, {q('numbering_scheme')}, {q('number_prefix')}"
+        f"SET {q('last_sequential_id')} = {q('last_sequential_id')} + 1, "
+        f"{sequence} = CASE WHEN {scope} = %s THEN {sequence} + 1 ELSE 0 END "
+        f"WHERE {q('id')} = %s "
+        f"RETURNING {q('last_sequential_id')}, {q('numbering_scheme')}, {q('number_prefix')}, "
+        f"{sequence}"
     )
 
 
 @functools.cache
-def _max_sql() -> str:
+def _scope_start_sql() -> str:
+    """Number in a scope other than the last one: one more than the scope's
+    last invoice (none: 1); that scope becomes the organization's last."""
     q = connection.ops.quote_name
+    number = q("number_sequence")
+    # The scope's last number as the last entry of the (organization, scope,
+    # sequence) index, not MAX(): statistics taken before a month-end's burst
+    # (a new installation, a scope still empty) gave a prepared MAX() a plan
+    # that aggregated every number of the scope, under the organization's lock.
+    last = (
+        f"SELECT {number} FROM {q(Invoice._meta.db_table)} "
+        f"WHERE {q('number_scope')} = %s AND {q('organization_id')} = %s AND {number} IS NOT NULL "
+        f"ORDER BY {number} DESC LIMIT 1"
+    )
+    sequence = q("last_number_sequence")
     return (
-        f"SELECT MAX({q('number_sequence')}) FROM {q(Invoice._meta.db_table)} "
-        f"WHERE {q('organization_id')} = %s AND {q('number_scope')} = %s"
+        f"UPDATE {q(Organization._meta.db_table)} "
+        f"SET {q('last_number_scope')} = %s, {sequence} = COALESCE(({last}), 0) + 1 "
+        f"WHERE {q('id')} = %s RETURNING {sequence}"
     )

@@ -100,7 +100,11 @@ def organization_update(*, organization: Organization, data: dict) -> Organizati
     for field, value in data.items():
         setattr(organization, field, value)
     _full_clean(organization)
-    organization.save()
+    # Only what changed: a whole-row save would write back the numbering
+    # counters as this request read them, and a finalization committed since
+    # would see its sequential id handed out again (refused as a duplicate by
+    # the unique constraint, for every finalization after it).
+    organization.save(update_fields=[*data, "updated_at"])
     return organization
 
 

@@ -1,5 +1,6 @@
 """Invoice numbers under concurrent finalization, on real PostgreSQL."""
 
+import datetime as dt
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -7,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, connections, transaction
 
-from invoicing.models import Invoice, Organization
+from invoicing.models import Customer, Invoice, Organization
 from invoicing.services.invoices import FeeInput, invoice_finalize
+from invoicing.services.organizations import organization_update
 from tests.factories import make_add_on, make_customer, make_invoice, make_organization
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,3 +119,59 @@ def test_a_rolled_back_finalization_gives_its_number_back():
     assert draft.status == Invoice.Status.DRAFT and draft.number is None
     finalized = invoice_finalize(invoice=draft)
     assert finalized.number_sequence == first.number_sequence + 1
+
+
+def _scripted_days(monkeypatch, days):
+    """Each customer's "today" (its issuing date) as given, whatever the clock."""
+    monkeypatch.setattr(Customer, "today", lambda customer: days[customer.pk])
+
+
+def test_numbers_continue_in_a_scope_the_organization_comes_back_to(monkeypatch):
+    # Two customers whose issuing dates differ (their time zones straddle
+    # midnight): the organization's numbering alternates between two days'
+    # scopes, and each day's numbers must still run 1, 2, 3 without a gap.
+    organization, _ = make_organization()
+    east, west = (make_customer(organization, currency="EUR") for _ in range(2))
+    _scripted_days(monkeypatch, {east.pk: dt.date(2026, 12, 6), west.pk: dt.date(2026, 12, 5)})
+    numbered = [
+        make_invoice(organization, customer=customer)
+        for customer in (east, east, west, east, west, west)
+    ]
+    assert [(i.number_scope, i.number_sequence) for i in numbered] == [
+        ("261206", 1), ("261206", 2), ("261205", 1), ("261206", 3), ("261205", 2),
+        ("261205", 3),
+    ]  # fmt: skip
+    assert [i.sequential_id for i in numbered] == [1, 2, 3, 4, 5, 6]
+    # YYMMDD-NNNNNN, the date scheme's number (Lotus's invoice numbers).
+    assert [i.number for i in numbered[3:5]] == ["261206-000003", "261205-000002"]
+
+
+def test_numbers_continue_after_invoices_numbered_before_the_counter(monkeypatch):
+    # As after migration 0018: invoices numbered in today's scope, and an
+    # organization row that has no scope recorded yet.
+    organization, _ = make_organization()
+    customer = make_customer(organization, currency="EUR")
+    _scripted_days(monkeypatch, {customer.pk: dt.date(2026, 12, 5)})
+    make_invoice(organization, customer=customer)
+    make_invoice(organization, customer=customer)
+    Organization.objects.filter(pk=organization.pk).update(
+        last_number_scope="", last_number_sequence=0
+    )
+    third = make_invoice(organization, customer=customer)
+    assert (third.number_scope, third.number_sequence, third.sequential_id) == ("261205", 3, 3)
+
+
+def test_an_organization_edit_does_not_give_back_numbers_handed_out_since_it_read():
+    # The edit read the row before an invoice was numbered. Saving the whole
+    # row wrote the counters back as read: the next finalization took the
+    # same sequential id again, refused by the unique constraint, and so did
+    # every one after it.
+    organization, _ = make_organization()
+    first = make_invoice(organization)
+    as_read = Organization.objects.get(pk=organization.pk)
+    second = make_invoice(organization)
+    organization_update(organization=as_read, data={"name": "Renamed Ltd"})
+    third = make_invoice(organization)
+    assert [i.sequential_id for i in (first, second, third)] == [1, 2, 3]
+    assert third.number_sequence == second.number_sequence + 1
+    assert Organization.objects.get(pk=organization.pk).name == "Renamed Ltd"
