@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 
 from celery import shared_task
 from celery.signals import worker_process_init
@@ -37,10 +38,26 @@ def _init_pool_process(**_):
     warm_up(tuple(settings.PDF_WARM_LOCALES))
 
 
+# When this process last started to claim renders (time.monotonic()).
+_last_claim = float("-inf")
+
+
+def _gather() -> None:
+    """Wait out the rest of PDF_RENDER_GATHER_MS since this process's last
+    claim. The wake-up mark is still set meanwhile, so invoices committed now
+    send no message of their own: the claim after the wait takes them all."""
+    global _last_claim
+    wait = _last_claim + settings.PDF_RENDER_GATHER_MS / 1000 - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    _last_claim = time.monotonic()
+
+
 @shared_task(name=RENDER_PDF_TASK, acks_late=True, reject_on_worker_lost=True)
 def render_pdf(job_ids: list[str] | str) -> dict:
     # A bare id is what messages carried before jobs were batched.
     ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
+    _gather()
     # Before claiming: a change committed from here on sends a wake-up of its own.
     wakeup_taken(RENDER_PDF_TASK)
     outcomes: dict[str, int] = {}

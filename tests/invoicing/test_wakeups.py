@@ -140,3 +140,37 @@ def test_an_invoice_sets_both_marks_in_one_round_trip(organization, no_mark_pend
     )
     assert pipelines == [1]
     assert no_mark_pending.exists(*[dispatch._wakeup_key(t) for t in dispatch.WAKEUP_TASKS]) == 2
+
+
+def test_a_render_woken_within_the_gather_window_waits_before_taking_its_wake_up(
+    monkeypatch, settings
+):
+    # The wait comes before the mark is cleared: invoices committed during it
+    # find the mark set, send nothing, and are taken by the claim after it.
+    from types import SimpleNamespace
+
+    from workers import tasks
+
+    settings.PDF_RENDER_GATHER_MS = 200
+    clock, events = [1000.0], []
+
+    def sleep(seconds):
+        events.append(("wait", round(seconds, 3)))
+        clock[0] += seconds
+
+    monkeypatch.setattr(tasks, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
+    monkeypatch.setattr(tasks, "_last_claim", float("-inf"))
+    monkeypatch.setattr(tasks, "wakeup_taken", lambda name: events.append(("taken", name)))
+    monkeypatch.setattr(pdf, "pdf_jobs_drain", lambda job_ids: events.append(("claim",)) or [])
+
+    tasks.render_pdf([])  # the process's first claim: at once
+    clock[0] += 0.05
+    tasks.render_pdf([])  # 50 ms after it: waits the 150 ms left
+    clock[0] += 0.5
+    tasks.render_pdf([])  # idle for longer than the window: at once
+    settings.PDF_RENDER_GATHER_MS = 0
+    tasks.render_pdf([])  # no window: at once, however recent the last claim
+    taken, claim = ("taken", RENDER_PDF_TASK), ("claim",)
+    assert events == [
+        taken, claim, ("wait", 0.15), taken, claim, taken, claim, taken, claim,
+    ]  # fmt: skip
