@@ -14,6 +14,8 @@ only where the web face happened to import it, and ``pdf`` importing
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
 
@@ -52,13 +54,43 @@ def _redis(url: str) -> redis.Redis:
 def pdf_job_publish(*, job_id, state: str) -> None:
     """Tell waiters that the job's attempt ended in ``state``. Never raises: a
     message that is not delivered only costs a waiter its next slow re-check."""
+    pdf_jobs_publish([(job_id, state)])
+
+
+def pdf_jobs_publish(ends: list[tuple[object, str]]) -> None:
+    """``pdf_job_publish`` for each (job id, state), in one round trip."""
     url = settings.REDIS_URL
-    if not url:
+    if not url or not ends:
         return
     try:
-        _redis(url).publish(pdf_job_channel(job_id), state)
-    except Exception:  # any Redis or connection error; the waiter re-checks the row
-        logger.warning("could not publish the end of PDF job %s", job_id, exc_info=True)
+        pipe = _redis(url).pipeline(transaction=False)
+        for job_id, state in ends:
+            pipe.publish(pdf_job_channel(job_id), state)
+        pipe.execute()
+    except Exception:  # any Redis or connection error; the waiters re-check the rows
+        logger.warning(
+            "could not publish the end of PDF jobs %s", [j for j, _ in ends], exc_info=True
+        )
+
+
+# The ends collected by ``publishing_together`` in this context, if any.
+_together: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "pdf_job_ends", default=None
+)
+
+
+@contextlib.contextmanager
+def publishing_together():
+    """Publish the ends of the jobs finished (and committed) inside this block
+    in one round trip as it ends: a render batch finishes its jobs together,
+    and a round trip each was a tenth of a month-end's render worker."""
+    ends: list[tuple[object, str]] = []
+    token = _together.set(ends)
+    try:
+        yield
+    finally:
+        _together.reset(token)
+        pdf_jobs_publish(ends)
 
 
 @receiver(pdf_job_finished, dispatch_uid="invoicing.pdf_job_publish")
@@ -67,4 +99,8 @@ def _publish_job_end(sender, *, job_id, outcome, **_) -> None:
     # stops waiting for a job that now backs off past its deadline. Published
     # once the state commits (at once when it already has), so a waiter woken
     # by it reads the new state and never one that is rolled back.
+    together = _together.get()
+    if together is not None and not transaction.get_connection().in_atomic_block:
+        together.append((job_id, outcome))
+        return
     transaction.on_commit(lambda: pdf_job_publish(job_id=job_id, state=outcome), robust=True)

@@ -31,7 +31,7 @@ from invoicing.pdf import snapshot as snap
 from invoicing.pdf.errors import SnapshotInconsistent
 from invoicing.pdf.paper import paper_for
 from invoicing.services.events import credit_note_events_record, events_record
-from invoicing.signals import pdf_job_finished
+from invoicing.signals import pdf_job_finished, publishing_together
 
 if TYPE_CHECKING:
     from invoicing.services.invoices import Writes
@@ -513,17 +513,19 @@ def _run_claimed(jobs: list[PdfJob]) -> dict[str, RunResult]:
             credit_notes=[r.invoice for r in finished if r.job.credit_note_id],
             event_type=WebhookEvent.EventType.CREDIT_NOTE_GENERATED,
         )
-    for r in finished:
-        job_id = str(r.job.pk)
-        logger.info("PDF job %s ready: %s bytes in %s ms", job_id, r.size, r.render_ms)
-        # Also wakes requests waiting for this PDF (Lotus's pdf_url): the
-        # signal's own receiver publishes it once committed (invoicing/signals.py).
-        pdf_job_finished.send(
-            sender=PdfJob, job_id=job_id, invoice_id=r.job.invoice_id,
-            organization_id=r.job.organization_id, outcome="ready",
-            render_ms=r.render_ms, size_bytes=r.size,
-        )  # fmt: skip
-        results[job_id] = RunResult(job_id, "ready")
+    # The signal also wakes requests waiting for these PDFs (Lotus's pdf_url):
+    # its own receiver publishes each end, the batch's in one round trip here
+    # (invoicing/signals.py).
+    with publishing_together():
+        for r in finished:
+            job_id = str(r.job.pk)
+            logger.info("PDF job %s ready: %s bytes in %s ms", job_id, r.size, r.render_ms)
+            pdf_job_finished.send(
+                sender=PdfJob, job_id=job_id, invoice_id=r.job.invoice_id,
+                organization_id=r.job.organization_id, outcome="ready",
+                render_ms=r.render_ms, size_bytes=r.size,
+            )  # fmt: skip
+            results[job_id] = RunResult(job_id, "ready")
     return results
 
 

@@ -218,3 +218,43 @@ def test_await_follows_a_version_made_while_waiting(job):
     assert awaited.reason == "settled"
     assert result.pk != job.pk and result.version == 2
     assert result.is_current and result.state == PdfJob.State.READY
+
+
+def test_a_render_batch_publishes_the_end_of_each_job_in_one_round_trip(settings):
+    from invoicing.services.pdf import pdf_jobs_drain
+
+    organization, _ = make_organization()
+    jobs = [
+        PdfJob.objects.get(invoice=make_invoice(organization), is_current=True) for _ in range(3)
+    ]
+    listener = redis.Redis.from_url(settings.REDIS_URL).pubsub()
+    listener.subscribe(*(f"invoicing:pdf-job:{j.pk}" for j in jobs))
+    for _ in jobs:
+        assert _next(listener, 2, kind="subscribe") is not None
+    real = signals._redis(settings.REDIS_URL)
+    round_trips = []
+
+    class Counting:
+        # The shared client; each pipeline run and each bare publish counted.
+        def pipeline(self, *args, **kwargs):
+            pipe = real.pipeline(*args, **kwargs)
+            execute = pipe.execute
+            pipe.execute = lambda: round_trips.append("pipeline") or execute()
+            return pipe
+
+        def publish(self, *args):
+            round_trips.append("publish")
+            return real.publish(*args)
+
+    try:
+        with mock.patch.object(signals, "_redis", lambda url: Counting()):
+            assert sorted(r.outcome for r in pdf_jobs_drain(job_ids=[])) == ["ready"] * 3
+        messages = {}
+        for _ in jobs:
+            message = _next(listener, 2)
+            assert message is not None
+            messages[message["channel"].decode()] = message["data"]
+    finally:
+        listener.close()
+    assert messages == {f"invoicing:pdf-job:{j.pk}": b"ready" for j in jobs}
+    assert round_trips == ["pipeline"]
