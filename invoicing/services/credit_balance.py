@@ -4,9 +4,10 @@ when those are finalized (lago-api's ``Credits::CreditNoteService``).
 lago-api applies it as it computes subscription and charge invoices
 (``Invoices::CalculateFeesService`` and its siblings); this service issues
 one-off invoices only, so these take it: otherwise a credit would never be
-used. Kept apart from ``services/invoices.py``, which calls ``credit_notes_apply``
-once per finalization, before numbering (a fully credited invoice is then
-finalized paid, as lago-api finalizes a zero total).
+used. Kept apart from ``services/invoices.py``, which reads the credit notes in
+the round trip of its numbering and applies them once per finalization,
+before the number is given (a fully credited invoice is then finalized paid,
+as lago-api finalizes a zero total).
 """
 
 from __future__ import annotations
@@ -50,12 +51,11 @@ def _available_sql() -> str:
     )
 
 
-def credit_notes_apply(*, invoice: Invoice, writes: Writes) -> list[Credit]:
-    """Take the customer's available credit notes of the invoice's currency,
-    oldest first, each for at most what the invoice still totals, into
-    credits of the invoice (in memory, and into ``writes``; the invoice's
-    ``CREDITED_FIELDS`` are the caller's to write with its row). Returns the
-    credits made, in order.
+def credit_notes_statement(invoice: Invoice) -> tuple[str, list, bool] | None:
+    """The statement that reads (and locks) the customer's credit notes
+    available to ``invoice``, as (SQL, parameters, returns rows), for the
+    caller to send with its own (numbering: one round trip for both); None
+    when the invoice totals nothing, as there is nothing to take.
 
     The credit notes are locked (``FOR UPDATE``) for the rest of the
     finalizing transaction, so two invoices of one customer finalized at once
@@ -63,18 +63,23 @@ def credit_notes_apply(*, invoice: Invoice, writes: Writes) -> list[Credit]:
     One query, through the partial index of available credit notes; most
     customers have none."""
     if invoice.total_amount_cents <= 0:
-        return []
-    with connection.cursor() as cursor:
-        uuid = CreditNote._meta.pk
-        cursor.execute(
-            _available_sql(),
-            [
-                uuid.get_db_prep_value(invoice.customer_id, connection),
-                invoice.currency,
-                uuid.get_db_prep_value(invoice.pk, connection),
-            ],
-        )
-        rows = cursor.fetchall()
+        return None
+    uuid = CreditNote._meta.pk
+    params = [
+        uuid.get_db_prep_value(invoice.customer_id, connection),
+        invoice.currency,
+        uuid.get_db_prep_value(invoice.pk, connection),
+    ]
+    return _available_sql(), params, True
+
+
+def credit_notes_apply(*, invoice: Invoice, rows: list[tuple], writes: Writes) -> list[Credit]:
+    """Take the credit notes ``rows`` (what ``credit_notes_statement`` read),
+    oldest first, each for at most what the invoice still totals, into
+    credits of the invoice (in memory, and into ``writes``; the invoice's
+    ``CREDITED_FIELDS`` are the caller's to write with its row). Returns the
+    credits made, in order."""
+    uuid = CreditNote._meta.pk
     notes = []
     for pk, balance, number, invoice_number in rows:
         note = CreditNote(id=uuid.to_python(pk), balance_amount_cents=balance, number=number)

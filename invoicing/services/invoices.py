@@ -46,7 +46,11 @@ from invoicing.selectors import (
     _table,
     parse_invoice_uuid,
 )
-from invoicing.services.credit_balance import CREDITED_FIELDS, credit_notes_apply
+from invoicing.services.credit_balance import (
+    CREDITED_FIELDS,
+    credit_notes_apply,
+    credit_notes_statement,
+)
 from invoicing.services.events import event_record
 from invoicing.services.pdf import einvoice_check, invoice_pdf_regenerate, invoice_pdf_request
 
@@ -301,12 +305,12 @@ def invoice_create(
     # Made, then finalized, then last updated, in that order, as when the
     # draft was written first and finalized after.
     _stamp(invoice)
-    # The customer's credit notes, taken before numbering (services/credit_balance.py).
-    noted = credit_notes_apply(invoice=invoice, writes=writes) if finalized else []
+    noted: list[Credit] = []
     settled = False
     if finalized:
-        # Numbered before it is written, so that it is written once, finalized.
-        settled = _number(invoice, organization, issuing_date)
+        # Credited and numbered before it is written, so that it is written
+        # once, finalized.
+        noted, settled = _number(invoice, organization, issuing_date, writes)
         _touch(invoice)
     writes.insert([invoice])
 
@@ -454,14 +458,19 @@ FINALIZING_FIELDS = (
 )  # fmt: skip
 
 
-def _number(invoice: Invoice, organization: Organization, issuing_date: dt.date) -> bool:
-    """Number ``invoice`` and mark it finalized (in memory: the caller writes
-    it), inside the caller's transaction; True when it was settled (below).
+def _number(
+    invoice: Invoice, organization: Organization, issuing_date: dt.date, writes: Writes
+) -> tuple[list[Credit], bool]:
+    """Take the customer's credit notes into ``invoice`` (services/credit_balance.py),
+    then number it and mark it finalized (in memory and into ``writes``: the
+    caller writes the invoice's row), inside the caller's transaction. Returns
+    the credits made and whether it was settled (below).
 
-    The organization row is the lock that serializes numbering: the UPDATE is
-    the first statement, so on PostgreSQL concurrent finalizations of one
-    organization queue on its row lock (and on SQLite on the write lock). The
-    same UPDATE takes the next organization-wide sequential id and, when this
+    The organization row is the lock that serializes numbering: its UPDATE
+    is the first statement after the credit notes' read (which locks them), so
+    on PostgreSQL concurrent finalizations of one organization queue on its
+    row lock (and on SQLite on the write lock). Both go in one round trip. The
+    UPDATE takes the next organization-wide sequential id and, when this
     invoice's scope is the one the organization numbered in last, the next
     number in it: one statement, however many invoices the scope has. The
     first number in another scope (a new day, or a scheme changed since the
@@ -472,7 +481,12 @@ def _number(invoice: Invoice, organization: Organization, issuing_date: dt.date)
     """
     guess = _number_scope(organization, issuing_date)
     org_id = _param(Organization, "id", organization.pk)
-    [bumped] = _run_together([(_bump_sql(), [guess, org_id], True)])
+    credit = credit_notes_statement(invoice)
+    statements = [(_bump_sql(), [guess, org_id], True)]
+    if credit is not None:
+        statements.insert(0, credit)
+    *read, bumped = _run_together(statements)
+    credits = credit_notes_apply(invoice=invoice, rows=read[0], writes=writes) if read else []
     if not bumped:
         raise Organization.DoesNotExist(organization.pk)
     # The row as locked: the sequential id just taken, the scheme numbering now.
@@ -501,7 +515,7 @@ def _number(invoice: Invoice, organization: Organization, issuing_date: dt.date)
     )
     if settled:
         invoice.payment_status = Invoice.PaymentStatus.SUCCEEDED
-    return settled
+    return credits, settled
 
 
 def _finalized(
@@ -564,8 +578,7 @@ def invoice_finalize_draft(*, organization_id, invoice_id: str) -> Invoice:
     invoice, endpoints = loaded
     einvoice_check(invoice=invoice)
     writes = Writes()
-    credit_notes_apply(invoice=invoice, writes=writes)
-    settled = _number(invoice, invoice.organization, invoice.customer.today())
+    _, settled = _number(invoice, invoice.organization, invoice.customer.today(), writes)
     _touch(invoice)
     writes.update(invoice, (*FINALIZING_FIELDS, *CREDITED_FIELDS))
     _finalized(invoice, writes, endpoints, settled=settled)
@@ -650,8 +663,8 @@ def invoice_delete(*, invoice: Invoice) -> Invoice:
 # Create and finalize are the month-end hot path. Each is three round trips
 # before the commit, whatever the invoice holds: the reads (the customer or
 # the draft, locked, with all the invoice is made from and the organization's
-# webhook endpoints), the numbering under the organization's row lock
-# (``_number``), and every write of the change (invoice, fees, taxes, credits,
+# webhook endpoints), the numbering under the organization's row lock with
+# the customer's credit notes read and locked (``_number``), and every write of the change (invoice, fees, taxes, credits,
 # events and deliveries, PDF job: ``Writes``), each round trip several
 # statements (``_run_together``). The SQL is written once per process from the
 # models' metadata, as the hot-path reads of ``selectors`` are, rather than

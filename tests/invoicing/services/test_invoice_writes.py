@@ -297,3 +297,29 @@ def test_concurrent_creations_number_each_once(travel):
         undo_patches()
     assert sorted(numbers) == [f"ACME-{n:06d}" for n in range(1, len(customers) + 1)]
     assert PdfJob.objects.filter(organization=organization, is_current=True).count() == 12
+
+
+def test_the_credit_notes_are_read_in_the_round_trip_of_the_numbering():
+    # A customer with credit to spend: finalizing reads (and locks) the credit
+    # notes with the numbering's UPDATE, not in a round trip of its own.
+    from invoicing.services import credit_notes as cn
+    from invoicing.services.credit_balance import _available_sql
+
+    organization, _ = make_organization()
+    customer = make_customer(organization, currency="EUR")
+    make_add_on(organization, "item", 5_000)
+    source = make_invoice(organization, customer, fees=[FeeInput(add_on_code="item")])
+    cn.credit_note_create(
+        organization=organization,
+        invoice_id=str(source.pk),
+        items=[cn.ItemInput(str(source.fees.get().pk), Decimal(2_000))],
+        credit_amount_cents=2_000,
+    )
+    with mock.patch.object(invoices, "_run_together", wraps=invoices._run_together) as together:
+        invoice = make_invoice(organization, customer, fees=[FeeInput(add_on_code="item")])
+    assert invoice.credit_notes_amount_cents == 2_000
+    assert invoice.total_amount_cents == 3_000
+    sent = [[sql for sql, _, _ in call.args[0]] for call in together.call_args_list]
+    assert [invoices._bump_sql() in trip for trip in sent].count(True) == 1
+    [numbering] = [trip for trip in sent if invoices._bump_sql() in trip]
+    assert numbering == [_available_sql(), invoices._bump_sql()]
