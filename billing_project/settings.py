@@ -261,12 +261,13 @@ PDF_MAX_ATTEMPTS = env_int("PDF_MAX_ATTEMPTS", 5)
 # the sweep hands the job to another. Far above the slowest render measured
 # (10,000 fees in about 2 s).
 PDF_RENDER_LEASE_SECONDS = env_int("PDF_RENDER_LEASE_SECONDS", 120)
-# How often one render process claims at most, in ms (0: whenever woken). At
-# month-end a claim, the batch's load and its finishing transaction cost as much
-# as rendering a one-page invoice: a process woken again within this window of
-# its last claim waits out the rest of it, and the invoices committed meanwhile
-# share one batch. A process idle for longer claims at once, so a lone invoice
-# is not delayed; in a burst a PDF may wait up to this long (workers/tasks.py).
+# How often one render process claims at most in a burst, in ms (0: whenever
+# woken). At month-end a claim, the batch's load and its finishing transaction
+# cost as much as rendering a one-page invoice: a process whose recent claims
+# took more than one job each, woken again within this window of its last
+# claim, waits out the rest of it, and the invoices committed meanwhile share
+# one batch. Invoices requested one after another, and a process idle for
+# longer, wait for nothing (workers/tasks.py).
 PDF_RENDER_GATHER_MS = env_int("PDF_RENDER_GATHER_MS", 200)
 # Locales each worker process renders once at start (fonts and locale data
 # loaded before the first job); add ja, zh-CN... where CJK invoices are made.

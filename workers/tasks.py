@@ -38,19 +38,31 @@ def _init_pool_process(**_):
     warm_up(tuple(settings.PDF_WARM_LOCALES))
 
 
-# When this process last started to claim renders (time.monotonic()).
+# When this process last started to claim renders (time.monotonic()), and the
+# jobs its recent claims took: a moving average, each claim weighing half.
 _last_claim = float("-inf")
+_recent_batch = 0.0
+# Above this many jobs a claim on average, wake-ups come faster than renders
+# finish: the process is in a burst, and waiting gathers more into a claim.
+GATHER_ABOVE = 1.5
 
 
 def _gather() -> None:
-    """Wait out the rest of PDF_RENDER_GATHER_MS since this process's last
-    claim. The wake-up mark is still set meanwhile, so invoices committed now
-    send no message of their own: the claim after the wait takes them all."""
+    """In a burst, wait out the rest of PDF_RENDER_GATHER_MS since this
+    process's last claim. The wake-up mark is still set meanwhile, so invoices
+    committed now send no message of their own: the claim after the wait takes
+    them all. Invoices requested one after another (each claim taking one)
+    wait for nothing, nor does a process idle for longer than the window."""
     global _last_claim
     wait = _last_claim + settings.PDF_RENDER_GATHER_MS / 1000 - time.monotonic()
-    if wait > 0:
+    if wait > 0 and _recent_batch > GATHER_ABOVE:
         time.sleep(wait)
     _last_claim = time.monotonic()
+
+
+def _claimed(jobs: int) -> None:
+    global _recent_batch
+    _recent_batch = (_recent_batch + jobs) / 2
 
 
 @shared_task(name=RENDER_PDF_TASK, acks_late=True, reject_on_worker_lost=True)
@@ -63,6 +75,8 @@ def render_pdf(job_ids: list[str] | str) -> dict:
     outcomes: dict[str, int] = {}
     for result in pdf.pdf_jobs_drain(job_ids=ids):
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+    # Named jobs another process took are skipped: not this claim's.
+    _claimed(sum(n for outcome, n in outcomes.items() if outcome != "skipped"))
     return outcomes
 
 

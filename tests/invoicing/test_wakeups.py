@@ -142,7 +142,7 @@ def test_an_invoice_sets_both_marks_in_one_round_trip(organization, no_mark_pend
     assert no_mark_pending.exists(*[dispatch._wakeup_key(t) for t in dispatch.WAKEUP_TASKS]) == 2
 
 
-def test_a_render_woken_within_the_gather_window_waits_before_taking_its_wake_up(
+def test_a_render_in_a_burst_waits_out_the_gather_window_before_taking_its_wake_up(
     monkeypatch, settings
 ):
     # The wait comes before the mark is cleared: invoices committed during it
@@ -152,25 +152,49 @@ def test_a_render_woken_within_the_gather_window_waits_before_taking_its_wake_up
     from workers import tasks
 
     settings.PDF_RENDER_GATHER_MS = 200
-    clock, events = [1000.0], []
+    clock, events, batches = [1000.0], [], []
 
     def sleep(seconds):
         events.append(("wait", round(seconds, 3)))
         clock[0] += seconds
 
+    def drain(job_ids):
+        # This claim took the next scripted number of jobs (one skipped too:
+        # a named job another process took, which is not this claim's).
+        events.append(("claim",))
+        taken = [pdf.RunResult(str(n), "ready") for n in range(batches.pop(0))]
+        return [*taken, pdf.RunResult("other", "skipped")]
+
     monkeypatch.setattr(tasks, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
     monkeypatch.setattr(tasks, "_last_claim", float("-inf"))
+    monkeypatch.setattr(tasks, "_recent_batch", 0.0)
     monkeypatch.setattr(tasks, "wakeup_taken", lambda name: events.append(("taken", name)))
-    monkeypatch.setattr(pdf, "pdf_jobs_drain", lambda job_ids: events.append(("claim",)) or [])
+    monkeypatch.setattr(pdf, "pdf_jobs_drain", drain)
 
-    tasks.render_pdf([])  # the process's first claim: at once
-    clock[0] += 0.05
-    tasks.render_pdf([])  # 50 ms after it: waits the 150 ms left
-    clock[0] += 0.5
-    tasks.render_pdf([])  # idle for longer than the window: at once
-    settings.PDF_RENDER_GATHER_MS = 0
-    tasks.render_pdf([])  # no window: at once, however recent the last claim
+    def woken(after_s: float, jobs: int) -> None:
+        clock[0] += after_s
+        batches.append(jobs)
+        tasks.render_pdf([])
+
     taken, claim = ("taken", RENDER_PDF_TASK), ("claim",)
-    assert events == [
-        taken, claim, ("wait", 0.15), taken, claim, taken, claim, taken, claim,
-    ]  # fmt: skip
+    # Invoices one after another, each claim taking one: no wait however close.
+    for _ in range(3):
+        woken(0.02, 1)
+    assert events == [taken, claim] * 3
+    # A burst: claims take more than one (the average, 0.875 jobs, goes to
+    # 1.44, then 2.22), and once it is above 1.5 a claim 50 ms after the last
+    # one waits the 150 ms left of the window first.
+    events.clear()
+    woken(0.05, 2)
+    woken(0.05, 3)
+    woken(0.05, 10)
+    assert events == [taken, claim, taken, claim, ("wait", 0.15), taken, claim]
+    # Idle for longer than the window: at once, even in a burst.
+    events.clear()
+    woken(0.5, 10)
+    assert events == [taken, claim]
+    # No window: at once, however recent the last claim.
+    settings.PDF_RENDER_GATHER_MS = 0
+    events.clear()
+    woken(0.01, 10)
+    assert events == [taken, claim]
