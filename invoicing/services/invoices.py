@@ -664,11 +664,12 @@ def invoice_delete(*, invoice: Invoice) -> Invoice:
 # before the commit, whatever the invoice holds: the reads (the customer or
 # the draft, locked, with all the invoice is made from and the organization's
 # webhook endpoints), the numbering under the organization's row lock with
-# the customer's credit notes read and locked (``_number``), and every write of the change (invoice, fees, taxes, credits,
-# events and deliveries, PDF job: ``Writes``), each round trip several
-# statements (``_run_together``). The SQL is written once per process from the
-# models' metadata, as the hot-path reads of ``selectors`` are, rather than
-# compiled by the ORM at each request; rows are inserted many to a statement;
+# the customer's credit notes read and locked (``_number``), and every write
+# of the change (invoice, fees, taxes, credits, events and deliveries, PDF
+# job: ``Writes``), each round trip several statements (``_run_together``).
+# The SQL is written once per process from the models' metadata, as the
+# hot-path reads of ``selectors`` are, rather than compiled by the ORM at each
+# request; rows are inserted many to a statement;
 # and the answer is rendered from the rows the request wrote, not read back.
 # A one-fee create went from 29 queries and about 25-28 ms of CPU in the
 # process + 7 ms in PostgreSQL to 6 queries (auth, BEGIN and COMMIT included)

@@ -173,3 +173,22 @@ def test_a_body_over_the_limit_is_413(api, settings):
     response = api.post("/api/v1/customers", body, format="json")
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+def test_one_requests_errors_never_reach_the_next(api, catalog):
+    # The input serializers are built once per thread and reused: each
+    # answer must carry its own request's errors, whole, and nothing else.
+    bad_units = _create(api, {"add_on_code": "setup", "units": "-1"})
+    bad_both = _create(
+        api, {"add_on_code": "setup", "units": "x", "unit_amount_cents": "-5"}, net_payment_term=-1
+    )
+    good = _create(api, {"add_on_code": "setup", "units": "2"})
+    bad_term = _create(api, {"add_on_code": "setup"}, net_payment_term="soon")
+    assert good.status_code == 200, good.content
+    assert good.json()["invoice"]["fees_amount_cents"] == 2000
+    details = [r.json()["error_details"] for r in (bad_units, bad_both, bad_term)]
+    assert [sorted(d) for d in details] == [
+        ["fees.0.units"],
+        ["fees.0.unit_amount_cents", "fees.0.units", "net_payment_term"],
+        ["net_payment_term"],
+    ]
