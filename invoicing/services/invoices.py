@@ -1267,10 +1267,12 @@ def _scope_start_sql() -> str:
     last invoice (none: 1); that scope becomes the organization's last."""
     q = connection.ops.quote_name
     number = q("number_sequence")
-    # The scope's last number as the last entry of the (organization, scope,
-    # sequence) index, not MAX(): statistics taken before a month-end's burst
-    # (a new installation, a scope still empty) gave a prepared MAX() a plan
-    # that aggregated every number of the scope, under the organization's lock.
+    # Run once per scope (a day's first invoice), not at every finalization as
+    # the MAX() it replaces was: prepared, that one kept a plan made from
+    # statistics taken while the scope was small, which aggregated every number
+    # of the scope under the organization's lock (0.25 ms at a month-end's
+    # 2,000th invoice, and growing). ORDER BY ... LIMIT 1 lets a plan stop at
+    # the index's last entry; stale statistics can still plan it otherwise.
     last = (
         f"SELECT {number} FROM {q(Invoice._meta.db_table)} "
         f"WHERE {q('number_scope')} = %s AND {q('organization_id')} = %s AND {number} IS NOT NULL "
