@@ -278,14 +278,16 @@ def _claim_fair_sql() -> str:
     batch per organization of the batch) are free again when it commits."""
     q = connection.ops.quote_name
     table = q(PdfJob._meta.db_table)
-    waiting = f"{q('state')} = %(pending)s AND {q('is_current')}"
+    pending = selectors._constant(PdfJob.State.PENDING.value)
+    rendering = selectors._constant(PdfJob.State.RENDERING.value)
+    waiting = f"{q('state')} = {pending} AND {q('is_current')}"
     org = q("organization_id")
     skip = (
         "{name}(org, n) AS ("
         f"SELECT (SELECT {org} FROM {table} WHERE {waiting} AND {org} {{first}} %(start)s "
         f"ORDER BY {org} LIMIT 1), 1 "
         "UNION ALL "
-        f"SELECT (SELECT j.{org} FROM {table} j WHERE j.{q('state')} = %(pending)s "
+        f"SELECT (SELECT j.{org} FROM {table} j WHERE j.{q('state')} = {pending} "
         f"AND j.{q('is_current')} AND j.{org} > s.org {{bound}} ORDER BY j.{org} LIMIT 1), "
         "s.n + 1 "
         "FROM {name} s WHERE s.org IS NOT NULL AND s.n < %(size)s)"
@@ -299,7 +301,7 @@ def _claim_fair_sql() -> str:
         "ORDER BY n LIMIT %(size)s), "
         "candidates AS (SELECT c.* FROM orgs CROSS JOIN LATERAL ("
         f"SELECT j.{q('id')}, j.{q('created_at')}, j.{org} FROM {table} j "
-        f"WHERE j.{org} = orgs.org AND j.{q('state')} = %(pending)s AND j.{q('is_current')} "
+        f"WHERE j.{org} = orgs.org AND j.{q('state')} = {pending} AND j.{q('is_current')} "
         f"AND j.{q('attempts')} < %(max_attempts)s "
         f"AND (j.{q('available_at')} IS NULL OR j.{q('available_at')} <= %(now)s) "
         f"ORDER BY j.{q('created_at')} "
@@ -308,10 +310,10 @@ def _claim_fair_sql() -> str:
         f"row_number() OVER (PARTITION BY {org} ORDER BY {q('created_at')}) AS rank "
         f"FROM candidates) r ORDER BY rank, {q('created_at')} LIMIT %(size)s), "
         f"abandoned AS (SELECT {q('id')} FROM {table} WHERE {q('id')} = ANY(%(named)s) "
-        f"AND {q('state')} = %(rendering)s AND {q('is_current')} "
+        f"AND {q('state')} = {rendering} AND {q('is_current')} "
         f"AND {q('lease_expires_at')} < %(now)s AND {q('attempts')} < %(max_attempts)s "
         "FOR UPDATE SKIP LOCKED) "
-        f"UPDATE {table} SET {q('state')} = %(rendering)s, "
+        f"UPDATE {table} SET {q('state')} = {rendering}, "
         f"{q('attempts')} = {q('attempts')} + 1, {q('started_at')} = %(now)s, "
         f"{q('lease_expires_at')} = %(lease_ends)s, {q('updated_at')} = %(now)s "
         f"WHERE {q('id')} IN (SELECT {q('id')} FROM picked UNION SELECT {q('id')} FROM abandoned) "
@@ -337,8 +339,6 @@ def _claim_fair_returning(job_ids: list[str], now, lease_ends) -> list[PdfJob]:
         except ValueError:  # a message naming no job: only a wake-up
             continue
     params = {
-        "pending": PdfJob.State.PENDING.value,
-        "rendering": PdfJob.State.RENDERING.value,
         "start": _start_point(),
         "size": RENDER_BATCH_SIZE,
         "max_attempts": settings.PDF_MAX_ATTEMPTS,

@@ -481,12 +481,15 @@ SELECT id FROM invoicing_webhookendpoint
  ORDER BY id
    FOR NO KEY UPDATE
 """
-_ENDPOINT_LOAD_SQL = """
+# The statuses are literals (selectors._constant), so that a generic plan can
+# use the partial index of pending deliveries (migration 0013).
+_ENDPOINT_LOAD_SQL = f"""
 SELECT e.id, e.organization_id, e.enabled, e.failing_since,
        (SELECT count(*) FROM invoicing_webhookdelivery d
-         WHERE d.endpoint_id = e.id AND d.status = %(sending)s AND d.next_attempt_at >= %(now)s),
+         WHERE d.endpoint_id = e.id AND d.status = {selectors._constant(Status.SENDING.value)}
+           AND d.next_attempt_at >= %(now)s),
        ARRAY(SELECT d.id FROM invoicing_webhookdelivery d
-              WHERE d.endpoint_id = e.id AND d.status = %(pending)s
+              WHERE d.endpoint_id = e.id AND d.status = {selectors._constant(Status.PENDING.value)}
                 AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %(now)s)
               ORDER BY d.next_attempt_at LIMIT %(most)s)
   FROM invoicing_webhookendpoint e
@@ -503,8 +506,7 @@ def _endpoints_locked(
     endpoint, and (on PostgreSQL) up to ``most`` due delivery ids per endpoint, oldest
     first; None there when the caller reads them itself."""
     if connection.vendor == "postgresql":
-        params = {"organizations": list(organizations), "now": now, "most": most,
-                  "sending": Status.SENDING.value, "pending": Status.PENDING.value}  # fmt: skip
+        params = {"organizations": list(organizations), "now": now, "most": most}
         _, rows = selectors._run_together_read(
             [(_LOCK_ENDPOINTS_SQL, params), (_ENDPOINT_LOAD_SQL, params)]
         )
