@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from pathlib import PurePosixPath
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -26,6 +27,21 @@ def _new_hmac_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+def logo_path(organization: Organization, filename: str) -> str:
+    """Where an uploaded logo is stored: under its organization's id, by a
+    new random name each time.
+
+    Both configured storages overwrite an existing name (the PDFs' keys name
+    their content, so a re-run writes the same bytes), so a shared name such
+    as ``logos/logo.png`` would put the last uploader's logo on every other
+    organization's invoices that used that file name.
+    """
+    suffix = PurePosixPath(filename).suffix.lower()
+    if not suffix[1:].isalnum() or len(suffix) > 6:
+        suffix = ""
+    return f"logos/{organization.pk}/{uuid.uuid4().hex}{suffix}"
+
+
 class Organization(models.Model):
     class NumberingScheme(models.TextChoices):
         # YYMMDD-NNNNNN, the sequence restarting each issuing day (Lotus's format).
@@ -46,7 +62,7 @@ class Organization(models.Model):
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=64, blank=True)
-    logo = models.ImageField(upload_to="logos/", blank=True)
+    logo = models.ImageField(upload_to=logo_path, blank=True)
     invoice_footer = models.TextField(blank=True)
     # The currency of a customer created without one, as Lotus's organization
     # setting (upstream's default is USD); invoices carry their own currency.

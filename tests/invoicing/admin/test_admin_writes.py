@@ -4,15 +4,20 @@ webhooks, customers moved between organizations and revoked keys revived)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
 from invoicing.models import ApiKey, Customer, Invoice, Organization, Tax, WebhookDelivery
+from invoicing.models.organizations import logo_path
 from invoicing.services.organizations import api_key_revoke
+from invoicing.services.pdf import _logo_bytes
 from tests.factories import make_customer, make_invoice, make_organization, make_tax
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +186,42 @@ def test_a_customer_moved_at_the_database_level_takes_no_invoices_along():
     assert lago.get(f"/api/v1/invoices/{invoice.pk}").status_code == 404
     assert lago.get("/api/v1/invoices").json()["invoices"] == []
     assert client.get(f"/api/invoices/invoice_{invoice.pk.hex}/").status_code == 404
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_logos_uploaded_under_the_same_file_name_stay_each_organizations_own(staff_client):
+    # Both storages overwrite an existing name; a shared "logos/logo.png"
+    # put the last uploader's logo on the other organization's invoices.
+    red, blue = _png((255, 0, 0)), _png((0, 0, 255))
+    org_a, _ = make_organization()
+    org_b, _ = make_organization()
+    for organization, image in ((org_a, red), (org_b, blue)):
+        url = f"/admin/invoicing/organization/{organization.pk}/change/"
+        upload = SimpleUploadedFile("logo.png", image, content_type="image/png")
+        response = _post_form(staff_client, url, {"logo": upload})
+        assert response.status_code == 200
+    org_a.refresh_from_db()
+    org_b.refresh_from_db()
+    # What each organization's invoices are rendered with (services/pdf.py).
+    assert _logo_bytes(org_a) == red
+    assert _logo_bytes(org_b) == blue
+    assert org_a.logo.name.startswith(f"logos/{org_a.pk}/")
+    assert org_a.logo.name.endswith(".png")
+    assert org_b.logo.name.startswith(f"logos/{org_b.pk}/")
+
+
+def test_a_logo_file_name_gives_its_suffix_and_nothing_else():
+    organization, _ = make_organization()
+    for filename, suffix in (("Logo.PNG", ".png"), ("../../etc/x.jpg", ".jpg"), ("noext", ""),
+                             ("a.p/ng", ""), ("x.p%g", ""), ("x.longsuffix", "")):  # fmt: skip
+        path = logo_path(organization, filename)
+        directory, _, name = path.rpartition("/")
+        assert directory == f"logos/{organization.pk}"
+        assert len(name) == 32 + len(suffix) and name.endswith(suffix), (filename, path)
