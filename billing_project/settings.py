@@ -302,7 +302,9 @@ if AWS_STORAGE_BUCKET_NAME:
     }
 else:
     _files_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # FileSystemStorage whose saves are atomic and reach the disk before
+        # the job is marked ready (invoicing/storage.py).
+        "BACKEND": "invoicing.storage.LocalFiles",
         "OPTIONS": {"location": str(VAR_DIR / "files"), "allow_overwrite": True},
     }
 STORAGES = {
