@@ -40,13 +40,9 @@ class PdfWriter:
         self._fill: str | None = None
         self._assignments: dict[str, dict[int, int]] = {}
         self._preset_done: set[str] = set()
-        preset = fonts.preset_characters()
         for name in (fonts.REGULAR, fonts.BOLD):
-            font = fonts.font(name)
-            covered = "".join(c for c in preset if ord(c) in font.face.charToGlyph)
             # Fix subset 0's layout before any real text (see text._PRESET).
-            font.splitString(covered, self.doc)
-            self._assignments[name] = font.state[self.doc].assignments
+            self._assignments[name] = fonts.start_preset(name, self.doc)
 
     def new_page(self) -> None:
         # Each page's content stream starts from the default graphics state.

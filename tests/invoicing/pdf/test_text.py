@@ -71,3 +71,51 @@ def test_visual_order_and_shaping() -> None:
     # Brackets in right-to-left text are mirrored.
     assert fonts.visual(fonts.prepare("(ب)")).startswith("(")
     assert "\u200f" not in fonts.visual("\u200f1.00\u00a0د.إ.\u200f")
+
+
+class _Doc:
+    """A document key for a font's per-document state."""
+
+
+def test_a_documents_preset_layout_is_the_one_splitstring_gives_and_its_own() -> None:
+    # start_preset copies a layout worked out once per process; it must be the
+    # state ReportLab's own splitString leaves, fresh for each document.
+    for name in (fonts.REGULAR, fonts.BOLD):
+        ttf = fonts.font(name)
+        covered = "".join(c for c in fonts._PRESET if ord(c) in ttf.face.charToGlyph)
+        by_reportlab, first, second = _Doc(), _Doc(), _Doc()
+        ttf.splitString(covered, by_reportlab)
+        expected = ttf.state[by_reportlab]
+        fonts.start_preset(name, first)
+        fonts.start_preset(name, second)
+        for doc in (first, second):
+            state = ttf.state[doc]
+            assert state.assignments == expected.assignments
+            assert state.subsets == expected.subsets
+            assert state.nextCode == expected.nextCode
+            assert len(state.assignments) > 200  # ASCII and the preset, not an empty state
+        # A character new to one document takes a code there only.
+        ttf.splitString("ŕ", first)
+        assert ord("ŕ") in ttf.state[first].assignments
+        assert ord("ŕ") not in ttf.state[second].assignments
+        assert ttf.state[second].subsets == expected.subsets
+
+
+def test_reportlabs_pdfdoc_encoding_is_unchanged_by_the_ascii_shortcut() -> None:
+    from reportlab.pdfbase import pdfdoc
+
+    assert pdfdoc.pdfdocEnc is fonts._pdfdoc_encode
+    samples = ["/Type /Page", "", "D:20250201093000+00'00'", "breve\x18caron\x19",
+               "\x00\x09\x0a\x1f\x20\x7e\x7f", "Café €", "€", "–—"]  # fmt: skip
+    samples += [chr(c) for c in range(256)]
+    for text in samples:
+        try:
+            expected = text.encode("extpdfdoc")
+        except UnicodeEncodeError:
+            expected = UnicodeEncodeError
+        try:
+            got = fonts._pdfdoc_encode(text)
+        except UnicodeEncodeError:
+            got = UnicodeEncodeError
+        assert got == expected, repr(text)
+    assert fonts._pdfdoc_encode(b"\x18raw") == b"\x18raw"
