@@ -70,6 +70,19 @@ def test_keys_rotate_without_losing_a_secret(settings):
         Organization.objects.get(pk=organization.pk)
 
 
+def test_a_secret_read_before_its_key_was_removed_no_longer_reads(settings):
+    # Decrypted texts are remembered (crypto._decrypted) by token and keys:
+    # dropping the key a token was written with must still refuse it.
+    settings.SECRET_ENCRYPTION_KEYS = [K1]
+    organization, _ = make_organization()
+    plain = organization.hmac_key
+    assert Organization.objects.get(pk=organization.pk).hmac_key == plain
+    assert Organization.objects.get(pk=organization.pk).hmac_key == plain
+    settings.SECRET_ENCRYPTION_KEYS = [K2]
+    with pytest.raises(ValueError, match="SECRET_ENCRYPTION_KEYS"):
+        Organization.objects.get(pk=organization.pk)
+
+
 def test_the_migration_encrypts_what_was_stored_in_clear(settings):
     settings.SECRET_ENCRYPTION_KEYS = [K1]
     organization, _ = make_organization()

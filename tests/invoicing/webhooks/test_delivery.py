@@ -263,6 +263,23 @@ def test_retry_after_is_honoured(organization, receiver_factory, status):
     assert delivery.attempts.get().response_headers["Retry-After"] == "120"
 
 
+def test_the_attempt_row_keeps_what_the_receiver_answered(organization, receiver_factory):
+    headers = {"Retry-After": "7", "Content-Type": "text/plain"}
+    reply = Reply(503, headers, "busy, réessayez".encode())
+    ep = endpoint(organization, receiver_factory(reply).url)
+    delivery = created_delivery(organization, ep)
+    before = timezone.now()
+    assert attempt(delivery).result == "retry"
+    row = delivery.attempts.get()
+    assert (row.attempt_number, row.outcome, row.status_code) == (1, "rate_limited", 503)
+    assert bytes(row.response_body) == "busy, réessayez".encode()
+    assert row.response_headers == headers
+    assert row.remote_ip == "127.0.0.1"
+    assert before - dt.timedelta(seconds=1) <= row.started_at <= timezone.now()
+    assert 0 <= row.duration_ms < DEADLINE * 1000
+    assert delivery.last_status_code == 503 and delivery.status == "pending"
+
+
 def test_a_hanging_receiver_cannot_outlast_the_deadline(organization, raw_server_factory):
     server = raw_server_factory(hang)
     delivery = created_delivery(organization, endpoint(organization, server.url))
