@@ -41,7 +41,10 @@ It prints, from the first request of the timed run:
   Celery workers, beat, the PostgreSQL backends of the bench database
   (sampled every half second; a backend that went away between two samples
   loses its last half second), the receiver, this process (the clients), and
-  redis-server, which other programs may share.
+  redis-server, which other programs may share;
+- the host's speed just before and just after the timed run (``_host_speed``:
+  a fixed one-core workload, the pipeline idle), since the same code's
+  figures move with it.
 
 All on the same cores as whatever else runs on the machine: the CPU figures
 move less than the rates when the machine is shared. Traffic stays on
@@ -310,6 +313,26 @@ def _procfile_command(name: str) -> list[str]:
     return words
 
 
+def _host_speed(seconds: float = 0.5) -> float:
+    """Median ms of one round of a fixed one-core workload (a JSON round trip
+    and a sort of 2,000 small dicts), rounds back to back for ``seconds``.
+
+    This machine's two cores are shares of a host: the same code's figures
+    move with how much of it the host gives, by up to 3x within the hour (on
+    12-05 this took 2.9 ms a round when the host was quiet, 4.8-9.3 ms when it
+    was not). Measured just before and just after the timed run, the
+    pipeline idle, so each run says which kind of machine it ran on."""
+    data = [{"id": i, "name": f"item {i}", "amount": i * 37 % 1000} for i in range(2000)]
+    rounds: list[float] = []
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until or len(rounds) < 20:
+        began = time.perf_counter()
+        json.loads(json.dumps(data))
+        sorted(data, key=lambda d: (d["amount"], d["name"]))
+        rounds.append(time.perf_counter() - began)
+    return 1000 * statistics.median(rounds)
+
+
 def _rate(count: int, start: float, end: float) -> str:
     return f"{count / (end - start):7.1f}/s" if end > start else "      -"
 
@@ -413,6 +436,8 @@ def main() -> None:
                 argv = child.cmdline()
                 if "-Q" in argv:
                     queues[f"  of which the {argv[argv.index('-Q') + 1]} worker"] = child.pid
+        # Before the CPU counters are read: the probe is not the clients' work.
+        speed_before = _host_speed()
         cpu_before = {name: _tree_cpu(pid) for name, pid in groups.items()}
         cpu_before["clients (this process)"] = _own_cpu()
         parts_before = {name: _tree_cpu(pid) for name, pid in queues.items()}
@@ -440,6 +465,7 @@ def main() -> None:
         parts_after = {name: _tree_cpu(pid) for name, pid in queues.items()}
         cpu_after["clients (this process)"] = _own_cpu()
         redis_after = _tree_cpu(redis_pid) if redis_pid else 0.0
+        speed_after = _host_speed()
         backends.stopped.set()
         backends.join()
         backends.sample()
@@ -499,6 +525,9 @@ def main() -> None:
         print(f"  {'total':34} {1000 * total / n:7.2f}")
         if redis_pid:
             print(f"  {'redis-server (shared)':34} {1000 * (redis_after - redis_before) / n:7.2f}")
+        print(f"host speed: a fixed one-core workload took {speed_before:.2f} ms a round just "
+              f"before the run, {speed_after:.2f} ms just after (2.9 ms on a quiet host on "
+              "12-05, 4.8-9.3 ms on busy ones; every figure above moves with it)")  # fmt: skip
     finally:
         for process in reversed(processes):
             _stop(process)
