@@ -46,6 +46,7 @@ class LocalFiles(FileSystemStorage):
             except FileNotFoundError:
                 self._make_directory(directory)
                 fd = os.open(temporary, _CREATE, 0o666)
+            placed = False
             try:
                 with os.fdopen(fd, "wb") as handle:
                     for chunk in content.chunks():
@@ -56,6 +57,7 @@ class LocalFiles(FileSystemStorage):
                     os.chmod(temporary, self.file_permissions_mode)
                 if self._allow_overwrite:
                     os.replace(temporary, full_path)
+                    placed = True
                 else:
                     # link() refuses an existing target, as O_EXCL does in
                     # Django's own save; the name is then changed and retried.
@@ -64,8 +66,10 @@ class LocalFiles(FileSystemStorage):
                 name = self.get_available_name(name)
                 continue
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
+                # Renamed, the temporary name is gone; linked or failed, it remains.
+                if not placed:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temporary)
             break
         _sync_directory(directory)
         self._ensure_location_group_id(full_path)
