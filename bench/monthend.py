@@ -290,8 +290,8 @@ _HISTORY_TABLES = [
 def _history(count: int, ids: dict[str, str]) -> float:
     """Give the database ``count`` earlier invoices, as a month-end's database
     has: copies of the warm-up's invoices and of every row they wrote (fees,
-    taxes, PDF jobs, events, deliveries, attempts), dated over the days before
-    today, 100 a day, in a second organization (``ids``: its id as ``b``, its
+    taxes, PDF jobs, events, deliveries, attempts), dated over the days up to
+    yesterday, 100 a day, in a second organization (``ids``: its id as ``b``, its
     customer, its endpoint; the month-end's organization as ``a``), whose
     numbering they fill from 1 so that the month-end organization's own is
     untouched. Then VACUUM ANALYZE. Returns the seconds it took.
@@ -307,6 +307,10 @@ def _history(count: int, ids: dict[str, str]) -> float:
 
     began = time.monotonic()
     copies = count // WARM_UP
+    if not copies:
+        return 0.0
+    # 100 a day, up to yesterday: the oldest day starts at sequence 1.
+    days = -(-copies * WARM_UP // 100)
     with connection.cursor() as cursor:
         for table, where, changes in _HISTORY_TABLES:
             changes = {"id": _COPY.format("t.id"), **changes}
@@ -324,7 +328,8 @@ def _history(count: int, ids: dict[str, str]) -> float:
                 CROSS JOIN generate_series(1, %(copies)s) g
                 CROSS JOIN LATERAL (SELECT (g - 1) * {WARM_UP} + coalesce(own.k, 0) AS n) a
                 CROSS JOIN LATERAL (
-                    SELECT current_date - 1 - (n - 1)::int / 100 AS d, (n - 1) %% 100 + 1 AS s
+                    SELECT current_date - %(days)s + (n - 1)::int / 100 AS d,
+                           (n - 1) %% 100 + 1 AS s
                 ) b
                 CROSS JOIN LATERAL (SELECT (d + time '09:00')::timestamptz AS at) c
                 -- In FROM: (f(...)).* in the select list calls f once per column.
@@ -333,12 +338,12 @@ def _history(count: int, ids: dict[str, str]) -> float:
                 ) copy
                 WHERE {where}
                 """,
-                {**ids, "copies": copies},
+                {**ids, "copies": copies, "days": days},
             )
         cursor.execute(
             """
             UPDATE invoicing_organization SET last_sequential_id = %(n)s,
-                last_number_scope = to_char(current_date - 1 - (%(n)s - 1) / 100, 'YYMMDD'),
+                last_number_scope = to_char(current_date - 1, 'YYMMDD'),
                 last_number_sequence = (%(n)s - 1) %% 100 + 1
             WHERE id = %(b)s
             """,
@@ -471,7 +476,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100)
     parser.add_argument(
         "--history", type=int, default=20_000,
-        help="earlier invoices in the database before the run (_history); 0 for none",
+        help="earlier invoices in the database before the run (_history, in fives); 0 for none",
     )  # fmt: skip
     parser.add_argument("--redis-db", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the end")
@@ -557,7 +562,7 @@ def main() -> None:
         if failed or len(generated(set(warm))) < WARM_UP:
             print(_tails(env))
             raise SystemExit("the warm-up invoices did not go through the whole chain")
-        if args.history:
+        if args.history >= WARM_UP:
             took = _history(args.history, history)
             print(
                 f"history: {args.history // WARM_UP * WARM_UP} earlier invoices with every row "
