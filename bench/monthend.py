@@ -24,8 +24,8 @@ writes, in a second organization (``_history``: copied by SQL from the
 warm-up's rows, then VACUUM ANALYZE; about 9 s). A month-end's database holds
 its earlier months, and without them PostgreSQL plans the foreign-key checks
 and other hot statements on near-empty tables as sequential scans, kept for
-the whole run: 0.7 ms more PostgreSQL CPU per invoice (3 runs each,
-alternated: 4.06-4.41 against 3.35-3.48 ms).
+the whole run: 0.7 ms more PostgreSQL CPU per invoice (six runs each,
+alternated: 3.99-4.41 against 3.17-3.52 ms).
 
 Processes: the Procfile's ``web`` (gunicorn with its own options, bound to
 127.0.0.1, the Procfile's ``WEB_CONCURRENCY`` default unless ``--workers``),
