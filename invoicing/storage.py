@@ -12,12 +12,14 @@ file and rewrites it in place, and returns before the bytes reach the disk:
 
 Here a save writes a temporary file beside the target, flushes it to disk,
 renames it over the target (readers see the old file or the new one, whole)
-and flushes the directory, so the rename survives a crash too. A crash in
-between leaves a ``.part`` file in that directory, which nothing reads.
+and flushes the directory, so the rename survives a crash too, and the parent
+of each folder the save made, so the folder does. A crash in between leaves a
+``.part`` file in that directory, which nothing reads.
 
 The two flushes cost ~0.1-0.2 ms of CPU and ~0.3 ms of waiting per file on
-this project's machines (70 KB PDFs); without them a save costs what Django's
-does.
+this project's machines (70 KB PDFs), and flushing the parent of a folder the
+save made (every invoice's PDF makes its folder) ~0.05 ms of CPU and ~0.12 ms
+of waiting more; without them a save costs what Django's does.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class LocalFiles(FileSystemStorage):
     """``FileSystemStorage`` whose saves are atomic and durable (module docs)."""
 
     def _save(self, name: str, content) -> str:
+        # Folders this save made: their names in their parents must reach the
+        # disk too, or a crash can lose the folder and the file with it.
+        made: list[str] = []
         while True:
             full_path = self.path(name)
             directory = os.path.dirname(full_path)
@@ -44,7 +49,7 @@ class LocalFiles(FileSystemStorage):
             try:
                 fd = os.open(temporary, _CREATE, 0o666)
             except FileNotFoundError:
-                self._make_directory(directory)
+                made += self._make_directory(directory)
                 fd = os.open(temporary, _CREATE, 0o666)
             placed = False
             try:
@@ -72,13 +77,24 @@ class LocalFiles(FileSystemStorage):
                         os.unlink(temporary)
             break
         _sync_directory(directory)
+        # Deepest first: each made folder was synced as the parent of what it holds.
+        for folder in made:
+            _sync_directory(os.path.dirname(folder))
         self._ensure_location_group_id(full_path)
         return os.path.relpath(full_path, self.location).replace("\\", "/")
 
-    def _make_directory(self, directory: str) -> None:
+    def _make_directory(self, directory: str) -> list[str]:
+        """Make ``directory`` and its missing parents; the ones missing before,
+        deepest first (one made meanwhile by another process is among them:
+        syncing its parent again is harmless)."""
+        missing = []
+        folder = directory
+        while not os.path.isdir(folder):
+            missing.append(folder)
+            folder = os.path.dirname(folder)
         if self.directory_permissions_mode is None:
             os.makedirs(directory, exist_ok=True)
-            return
+            return missing
         # makedirs() does not apply its mode to the intermediate directories;
         # the umask does (as in Django's own save).
         old_umask = os.umask(0o777 & ~self.directory_permissions_mode)
@@ -86,6 +102,7 @@ class LocalFiles(FileSystemStorage):
             os.makedirs(directory, self.directory_permissions_mode, exist_ok=True)
         finally:
             os.umask(old_umask)
+        return missing
 
 
 def _sync_directory(directory: str) -> None:

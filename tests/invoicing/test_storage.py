@@ -61,10 +61,9 @@ def test_a_save_that_fails_midway_leaves_the_previous_file_and_no_debris(tmp_pat
     assert _parts(tmp_path) == []
 
 
-def test_the_bytes_and_then_the_rename_are_flushed_to_disk_before_the_save_returns(
-    tmp_path, monkeypatch
-):
-    storage = LocalFiles(location=str(tmp_path), allow_overwrite=True)
+@pytest.fixture
+def flushes(monkeypatch) -> list[tuple[str, str]]:
+    """What reaches the disk, in order: ("fsync", path) and ("replace", target)."""
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -78,12 +77,37 @@ def test_the_bytes_and_then_the_rename_are_flushed_to_disk_before_the_save_retur
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_the_bytes_and_then_the_rename_are_flushed_to_disk_before_the_save_returns(
+    tmp_path, flushes
+):
+    storage = LocalFiles(location=str(tmp_path), allow_overwrite=True)
+    (tmp_path / "inv").mkdir()
     storage.save("inv/k.pdf", ContentFile(b"%PDF"))
-    target = str(tmp_path / "inv" / "k.pdf")
-    assert [kind for kind, _ in events] == ["fsync", "replace", "fsync"]
-    assert events[0][1].startswith(str(tmp_path / "inv" / ".k.pdf."))  # the temporary file
-    assert events[1][1] == target
-    assert events[2][1] == str(tmp_path / "inv")  # the directory holding the new name
+    assert [kind for kind, _ in flushes] == ["fsync", "replace", "fsync"]
+    assert flushes[0][1].startswith(str(tmp_path / "inv" / ".k.pdf."))  # the temporary file
+    assert flushes[1][1] == str(tmp_path / "inv" / "k.pdf")
+    assert flushes[2][1] == str(tmp_path / "inv")  # the directory holding the new name
+
+
+def test_the_folders_a_save_makes_are_flushed_into_their_parents(tmp_path, flushes):
+    # A new folder's name lives in its parent: flushing only the folder (and
+    # the file in it) leaves the name in memory, and a crash loses both.
+    storage = LocalFiles(location=str(tmp_path), allow_overwrite=True)
+    (tmp_path / "invoices").mkdir()
+    storage.save("invoices/org/inv/k.pdf", ContentFile(b"%PDF"))
+    assert [path for kind, path in flushes if kind == "fsync"][1:] == [
+        str(tmp_path / "invoices" / "org" / "inv"),  # holds k.pdf
+        str(tmp_path / "invoices" / "org"),  # holds inv, made by this save
+        str(tmp_path / "invoices"),  # holds org, made by this save
+    ]
+    flushes.clear()
+    storage.save("invoices/org/inv/other.pdf", ContentFile(b"%PDF"))
+    assert [path for kind, path in flushes if kind == "fsync"][1:] == [
+        str(tmp_path / "invoices" / "org" / "inv")
+    ]
 
 
 def test_without_overwrite_an_existing_name_is_kept_and_another_is_given(tmp_path):
