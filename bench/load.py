@@ -13,7 +13,7 @@ with invoices whose PDFs are rendered and stored in-process, and starts
 gunicorn with the Procfile's own ``web`` command line (read from the
 Procfile, so its options are the ones measured: sync workers, the
 ``--max-requests`` recycling) with the Procfile's default worker count
-(``WEB_CONCURRENCY``, 4; ``--workers N`` for another), bound to 127.0.0.1 instead of
+(``WEB_CONCURRENCY``, 2; ``--workers N`` for another), bound to 127.0.0.1 instead of
 0.0.0.0, and the environment of production: DEBUG off, LOG_LEVEL=INFO (the
 default: one JSON line per request, to stderr, here /dev/null) unless
 ``--log-level`` says otherwise, persistent database connections

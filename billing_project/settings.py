@@ -246,7 +246,7 @@ LOTUS_PDF_WAIT_PER_ORGANIZATION = env_int("LOTUS_PDF_WAIT_PER_ORGANIZATION", 2)
 # Half the Procfile's gunicorn workers (WEB_CONCURRENCY, which gunicorn also
 # reads), so that half of them always serve everything else; 0 with a single
 # worker, which must never wait. Set it if the worker count comes from elsewhere.
-LOTUS_PDF_WAIT_TOTAL = env_int("LOTUS_PDF_WAIT_TOTAL", env_int("WEB_CONCURRENCY", 4) // 2)
+LOTUS_PDF_WAIT_TOTAL = env_int("LOTUS_PDF_WAIT_TOTAL", env_int("WEB_CONCURRENCY", 2) // 2)
 # pdf_url answers at once, without waiting, for a job queued behind more
 # renders than the wait allows: (claimable jobs created before it) x this /
 # LOTUS_PDF_WAIT_RENDERERS. Pessimistic on purpose (about 6 times the measured
