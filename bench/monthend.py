@@ -249,8 +249,9 @@ def _seed(customers: int, receiver_url: str) -> tuple[str, list[str], str, dict[
 
 # Each table a finalized invoice writes to, with the row filter that picks the
 # warm-up's rows and what a copy changes besides its id (SQL on the row ``t``
-# and the copy's number ``g``; :b, :customer and :endpoint are the history
-# organization's). A reference to a copied row is mapped the way its id is.
+# and the copy's number ``g``; the parameters b, customer and endpoint are the
+# history organization's). A reference to a copied row is mapped the way its
+# id is.
 _COPY = "md5({}::text || ':' || g)::uuid"
 _HISTORY_TABLES = [
     ("invoicing_invoice", "t.organization_id = %(a)s", {
@@ -305,10 +306,22 @@ def _history(count: int, ids: dict[str, str]) -> float:
     database at month-end has its earlier months, and index plans."""
     from django.db import connection
 
+    from invoicing.models import WebhookDelivery
+
     began = time.monotonic()
     copies = count // WARM_UP
     if not copies:
         return 0.0
+    # Copied while one was still on its way, a delivery would be copied as due,
+    # and the timed run would deliver its thousands of copies.
+    unfinished = WebhookDelivery.objects.filter(event__organization_id=ids["a"]).exclude(
+        status=WebhookDelivery.Status.SUCCEEDED
+    )
+    deadline = time.monotonic() + 60
+    while unfinished.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the warm-up's deliveries did not all succeed within 60 s")
+        time.sleep(0.2)
     # 100 a day, up to yesterday: the oldest day starts at sequence 1.
     days = -(-copies * WARM_UP // 100)
     with connection.cursor() as cursor:
