@@ -129,7 +129,7 @@ def _psql(sql: str) -> None:
     subprocess.run(["psql", f"{PG}/postgres", "-qc", sql], check=True, capture_output=True)
 
 
-def _settle() -> None:
+def _settle(db_name: str = DB_NAME) -> None:
     """After an endpoint that wrote (create: thousands of invoices, with their
     fees, jobs and events), vacuum and analyze the scratch database before
     anything else is measured: autovacuum would otherwise do it in the middle
@@ -137,7 +137,7 @@ def _settle() -> None:
     of the reference, its PostgreSQL CPU per request counting an autovacuum
     worker's), and the planner would meanwhile plan with the seed's
     statistics."""
-    subprocess.run(["psql", f"{PG}/{DB_NAME}", "-qc", "VACUUM ANALYZE"], check=True,
+    subprocess.run(["psql", f"{PG}/{db_name}", "-qc", "VACUUM ANALYZE"], check=True,
                    capture_output=True)  # fmt: skip
 
 

@@ -363,8 +363,7 @@ def _history(count: int, ids: dict[str, str]) -> float:
             {**ids, "n": copies * WARM_UP},
         )
     connection.close()
-    subprocess.run(["psql", f"{PG}/{DB_NAME}", "-qc", "VACUUM ANALYZE"], check=True,
-                   capture_output=True)  # fmt: skip
+    load._settle(DB_NAME)
     return time.monotonic() - began
 
 
